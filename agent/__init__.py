@@ -1,0 +1,1 @@
+"""agent subsystem (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""compat subsystem (see DESIGN.md)."""

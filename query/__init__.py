@@ -1,0 +1,1 @@
+"""query subsystem (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""ruler subsystem (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""scrape subsystem (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""Immutable on-disk blocks: index, postings, frames, tombstones."""

@@ -1,0 +1,1 @@
+"""Sample encodings shared by the head and blocks."""

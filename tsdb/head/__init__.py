@@ -1,0 +1,1 @@
+"""The head: recent samples in memory, queryable immediately."""

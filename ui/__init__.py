@@ -1,0 +1,1 @@
+"""ui subsystem (see DESIGN.md)."""
