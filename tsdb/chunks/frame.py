@@ -18,6 +18,9 @@ Encoding (see ``tsdb/docs/format/frame.md`` for the bytes):
 * each integer column is zigzag-coded, cut to the byte width its largest element needs and
   byte-shuffled (all first bytes, then all second bytes, …), so that zstd sees long runs;
 * the whole body is zstd-compressed and carries a CRC32.
+
+Integer arithmetic on timestamps and mantissas wraps modulo 2**64 on both sides, so any
+int64 timestamps, in any order, round-trip.
 """
 
 from __future__ import annotations
@@ -34,7 +37,9 @@ from ..errors import CorruptionError
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
+U8 = npt.NDArray[np.uint8]
 F64 = npt.NDArray[np.float64]
+Mask = npt.NDArray[np.bool_]
 
 MAGIC = b"VF"
 VERSION = 1
@@ -49,8 +54,12 @@ MODE_XOR = 2
 MAX_DECIMAL_EXP = 15
 _POW10 = np.array([10.0**e for e in range(MAX_DECIMAL_EXP + 1)], dtype=np.float64)
 _MANTISSA_LIMIT = float(2**53)
+_NEG_ZERO_BITS = np.uint64(0x8000000000000000)
 
-# header: magic, version, flags, raw body length, crc32 of the compressed body.
+#: Sample and series counts are stored as uint32.
+MAX_SAMPLES = 2**32 - 1
+
+# header: magic, version, flags (reserved, 0), raw body length, crc32 of the compressed body.
 _HEADER = struct.Struct("<2sBBII")
 _BODY_HEAD = struct.Struct("<II")  # n_series, n_samples
 
@@ -73,6 +82,25 @@ class DecodedFrame:
         return out
 
 
+@dataclass(frozen=True)
+class FrameInfo:
+    """How a frame is laid out, for tests, statistics and debugging (see `inspect_frame`).
+
+    `modes` and `exponents` hold one entry per series (a ``MODE_*`` constant and the
+    decimal exponent, 0 for XOR series). `widths` are the byte widths of the five integer
+    columns in body order: counts, first timestamps, timestamp delta-of-deltas, first
+    values, other values.
+    """
+
+    n_series: int
+    n_samples: int
+    body_len: int
+    compressed_len: int
+    modes: U8
+    exponents: U8
+    widths: tuple[int, ...]
+
+
 def _compressor(level: int) -> zstandard.ZstdCompressor:
     c = _compressors.get(level)
     if c is None:
@@ -80,235 +108,523 @@ def _compressor(level: int) -> zstandard.ZstdCompressor:
     return c
 
 
-def _zigzag(x: I64) -> U64:
-    return ((x << 1) ^ (x >> 63)).view(np.uint64)
+# --- integer helpers -------------------------------------------------------------------
 
 
-def _unzigzag(u: U64) -> I64:
-    low = (u & np.uint64(1)).view(np.int64)
-    return (u >> np.uint64(1)).view(np.int64) ^ -low
+def _zigzag_(x: I64, scratch: I64 | None = None) -> U64:
+    """Zigzag-code `x` in place (0, -1, 1, -2 … → 0, 1, 2, 3 …) and return it as uint64."""
+    sign = np.right_shift(x, 63, out=scratch)
+    np.left_shift(x, 1, out=x)
+    np.bitwise_xor(x, sign, out=x)
+    return x.view(np.uint64)
 
 
-def _put_column(out: list[bytes], u: U64) -> None:
-    """Append a byte-width byte and the byte-shuffled low `width` bytes of each element."""
-    top = int(u.max()) if len(u) else 0
-    width = (top.bit_length() + 7) // 8
-    out.append(bytes((width,)))
+def _unzigzag_(u: U64) -> I64:
+    """Undo `_zigzag_` in place and return the array as int64."""
+    x = u.view(np.int64)
+    low = x & 1
+    np.negative(low, out=low)
+    np.right_shift(u, np.uint64(1), out=u)
+    np.bitwise_xor(x, low, out=x)
+    return x
+
+
+def _segmented_cumsum_(x: I64, starts: I64) -> None:
+    """Replace `x` in place by its running sum, restarting at every index in `starts`.
+
+    `starts` begins with 0 and is strictly increasing. Each segment's first element is
+    corrected by the previous segment's total, so that one plain cumulative sum does the
+    work; int64 arithmetic wraps, so the correction is exact for any input.
+    """
+    if len(starts) > 1:
+        totals = np.add.reduceat(x, starts)
+        x[starts[1:]] -= totals[:-1]
+    np.cumsum(x, out=x)
+
+
+def _segmented_xor_accumulate_(x: U64, starts: I64) -> None:
+    """Like `_segmented_cumsum_`, with XOR instead of addition."""
+    if len(starts) > 1:
+        totals = np.bitwise_xor.reduceat(x, starts)
+        x[starts[1:]] ^= totals[:-1]
+    np.bitwise_xor.accumulate(x, out=x)
+
+
+def _offsets(counts: I64) -> I64:
+    out = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=out[1:])
+    return out
+
+
+class _Layout:
+    """Where each series starts in the concatenated columns.
+
+    Elements that are not the first of their series ("the rest") are stored in their own
+    columns; `take_rest` and `put_rest` move them between full-length and rest-length
+    arrays, as a reshape when every series has the same number of samples.
+    """
+
+    __slots__ = ("counts", "starts", "n", "s", "_uniform", "_rest")
+
+    def __init__(self, counts: I64, n: int) -> None:
+        self.counts = counts
+        self.s = len(counts)
+        self.n = n
+        self.starts: I64 = _offsets(counts)[:-1]
+        self._uniform = self.s > 0 and int(counts.min()) == int(counts.max())
+        self._rest: Mask | None = None
+
+    def _rest_mask(self) -> Mask:
+        if self._rest is None:
+            self._rest = np.ones(self.n, dtype=bool)
+            self._rest[self.starts] = False
+        return self._rest
+
+    def take_rest(self, x: U64) -> U64:
+        if self._uniform:
+            c = self.n // self.s
+            return x.reshape(self.s, c)[:, 1:].reshape(self.s * (c - 1))
+        return x[self._rest_mask()]
+
+    def put_rest(self, dst: U64, src: U64) -> None:
+        if self._uniform:
+            c = self.n // self.s
+            dst.reshape(self.s, c)[:, 1:] = src.reshape(self.s, c - 1)
+        else:
+            dst[self._rest_mask()] = src
+
+    def elements(self, series: Mask) -> Mask:
+        """Element mask of the selected series."""
+        return np.repeat(series, self.counts)
+
+
+# --- columns ---------------------------------------------------------------------------
+
+
+def _width(u: U64) -> int:
+    """Bytes needed by the largest element of `u` (0 for an all-zero or empty column)."""
+    return (int(u.max()).bit_length() + 7) // 8 if len(u) else 0
+
+
+def _put_column(dst: U8, pos: int, u: U64) -> int:
+    """Write a width byte and the byte-shuffled low bytes of `u` at `pos`; return the end."""
+    width = _width(u)
+    dst[pos] = width
+    pos += 1
     if width:
-        planes = u.astype("<u8", copy=False).view(np.uint8).reshape(-1, 8)[:, :width]
-        out.append(np.ascontiguousarray(planes.T).tobytes())
+        n = len(u)
+        le = np.ascontiguousarray(u, dtype="<u8").view(np.uint8).reshape(n, 8)
+        planes = dst[pos : pos + width * n].reshape(width, n)
+        for j in range(width):
+            planes[j] = le[:, j]
+        pos += width * n
+    return pos
 
 
-def _get_column(body: memoryview, pos: int, n: int) -> tuple[U64, int]:
+def _get_column(body: memoryview, pos: int, n: int) -> tuple[U64, int, int]:
+    """Read a column of `n` elements at `pos`; return it, the position after it and its width."""
+    if pos >= len(body):
+        raise ValueError(f"column of {n} elements starts at {pos}, past the end ({len(body)})")
     width = body[pos]
     pos += 1
+    if width > 8:
+        raise ValueError(f"column at {pos - 1} has width {width}, more than 8")
+    if width == 0:
+        return np.zeros(n, dtype=np.uint64), pos, 0
+    size = n * width
+    if pos + size > len(body):
+        raise ValueError(
+            f"column of {n} x {width} bytes at {pos} overruns the {len(body)}-byte body"
+        )
+    planes = np.frombuffer(body, dtype=np.uint8, count=size, offset=pos).reshape(width, n)
+    if width == 1:
+        return planes[0].astype(np.uint64), pos + size, 1
     out = np.zeros((n, 8), dtype=np.uint8)
-    if width:
-        size = n * width
-        if width > 8 or pos + size > len(body):
-            raise ValueError(f"column of {n} x {width} bytes overruns the frame")
-        out[:, :width] = np.frombuffer(body, dtype=np.uint8, count=size, offset=pos).reshape(
-            width, n
-        ).T
-        pos += size
-    return out.view("<u8").reshape(n).astype(np.uint64, copy=False), pos
+    for j in range(width):
+        out[:, j] = planes[j]
+    return out.view("<u8").reshape(n).astype(np.uint64, copy=False), pos + size, width
 
 
-def _segment_starts(counts: I64) -> I64:
-    starts = np.zeros(len(counts), dtype=np.int64)
-    np.cumsum(counts[:-1], out=starts[1:])
-    return starts
+# --- encoding --------------------------------------------------------------------------
 
 
-def _segmented_cumsum(x: I64, counts: I64, starts: I64) -> I64:
-    """Cumulative sum restarting at every series boundary (wrapping like int64)."""
-    c = np.cumsum(x, dtype=np.int64)
-    before = np.zeros(len(counts), dtype=np.int64)
-    before[1:] = c[starts[1:] - 1]
-    return c - np.repeat(before, counts)
+def _min_exponents(v: F64) -> npt.NDArray[np.int8]:
+    """Per value, the smallest exponent 1…MAX_DECIMAL_EXP that gives back its bits, or -1.
 
-
-def _decimal_exponents(values: F64, counts: I64, starts: I64) -> npt.NDArray[np.int64]:
-    """Per series, the smallest exponent that makes all its values exact decimals, or -1."""
-    n = len(values)
-    exp = np.full(n, -1, dtype=np.int64)
-    pending = np.flatnonzero(np.isfinite(values))
-    for e in range(MAX_DECIMAL_EXP + 1):
-        if not len(pending):
+    The values must be finite, not -0.0 and below 2**53 in magnitude.
+    """
+    out = np.full(len(v), -1, dtype=np.int8)
+    idx = np.arange(len(v))
+    for e in range(1, MAX_DECIMAL_EXP + 1):
+        if not len(idx):
             break
-        v = values[pending]
-        scaled = v * _POW10[e]
-        m = np.round(scaled)
-        ok = (m == scaled) & (np.abs(m) < _MANTISSA_LIMIT)
-        if e:
-            ok &= (m / _POW10[e]).view(np.uint64) == v.view(np.uint64)
+        p = _POW10[e]
+        m = np.rint(v * p)
+        ok = (np.abs(m) < _MANTISSA_LIMIT) & ((m / p).view(np.uint64) == v.view(np.uint64))
+        out[idx[ok]] = e
+        keep = ~ok
+        idx, v = idx[keep], v[keep]
+    return out
+
+
+def _decimal_exponents(vals: F64, layout: _Layout) -> I64:
+    """Per series, the smallest exponent that makes all its values exact decimals, or -1.
+
+    A value qualifies at exponent ``e`` when ``rint(v * 10**e) / 10**e`` has v's bits and
+    the mantissa is below 2**53. -0.0, NaN and infinities never qualify (the decoder's
+    integer mantissa cannot carry them). The series' exponent is the largest its values
+    need; the caller re-checks exactness at that exponent.
+    """
+    s, starts = layout.s, layout.starts
+    if s == 0:
+        return np.zeros(0, dtype=np.int64)
+    cand = np.abs(vals) < _MANTISSA_LIMIT
+    cand &= vals.view(np.uint64) != _NEG_ZERO_BITS
+    int_ok = np.rint(vals) == vals
+    int_ok &= cand
+    if int_ok.all():
+        return np.zeros(s, dtype=np.int64)
+    alive = np.logical_and.reduceat(cand, starts)
+    todo = alive & ~np.logical_and.reduceat(int_ok, starts)
+    elem_exp = int_ok.view(np.int8) - np.int8(1)  # 0 where an integer does, else -1
+    if todo.any():
+        pending_mask = layout.elements(todo)
+        pending_mask &= ~int_ok
+        pending = np.flatnonzero(pending_mask)
+        # Probe the first and last pending value of every series first: one that has no
+        # exponent at all rules its whole series out, which spares the loop over
+        # exponents for series of arbitrary floats.
+        lo = np.searchsorted(pending, layout.starts[todo])
+        hi = np.searchsorted(pending, layout.starts[todo] + layout.counts[todo])
+        probes = _min_exponents(vals[np.concatenate((pending[lo], pending[hi - 1]))])
+        k = len(lo)
+        dead = (probes[:k] < 0) | (probes[k:] < 0)
+        if dead.any():
+            pending = pending[~np.repeat(dead, hi - lo)]
+        elem_exp[pending] = _min_exponents(vals[pending])
+    series_max = np.maximum.reduceat(elem_exp, starts).astype(np.int64)
+    series_min = np.minimum.reduceat(elem_exp, starts)
+    series_max[series_min < 0] = -1
+    return series_max
+
+
+def _mantissas(vals: F64, series_exp: I64, layout: _Layout) -> I64:
+    """Integer mantissas of the decimal series (0 elsewhere).
+
+    Series where some value does not come back exactly at the series' exponent are
+    switched to XOR by setting their entry of `series_exp` to -1.
+    """
+    n = layout.n
+    mant = np.zeros(n, dtype=np.int64)
+    for e in np.unique(series_exp[series_exp >= 0]).tolist():
+        sel = series_exp == e
+        whole = bool(sel.all())
+        emask = None if whole else layout.elements(sel)
+        v = vals if emask is None else vals[emask]
+        if e == 0:
+            # Every value of these series passed the integer test in _decimal_exponents.
+            m = v.astype(np.int64)
         else:
-            ok &= m.view(np.uint64) == v.view(np.uint64)  # rejects -0.0
-        exp[pending[ok]] = e
-        pending = pending[~ok]
-    # A series qualifies only if every one of its values has an exponent.
-    bad = (exp < 0).astype(np.int64)
-    series_bad = np.add.reduceat(bad, starts) > 0 if n else np.zeros(0, dtype=bool)
-    series_exp = np.maximum.reduceat(exp, starts) if n else np.zeros(0, dtype=np.int64)
-    series_exp[series_bad] = -1
-    return series_exp
+            p = _POW10[e]
+            mf = np.rint(v * p)
+            exact = np.abs(mf) < _MANTISSA_LIMIT
+            exact &= (mf / p).view(np.uint64) == v.view(np.uint64)
+            if not exact.all():
+                sub_starts = _offsets(layout.counts[sel])[:-1]
+                broken = np.logical_or.reduceat(~exact, sub_starts)
+                series_exp[np.flatnonzero(sel)[broken]] = -1
+                mf[~exact] = 0.0
+            m = mf.astype(np.int64)
+        if emask is None:
+            mant = m
+        else:
+            mant[emask] = m
+    return mant
+
+
+def _encode_values(vals: F64, layout: _Layout) -> tuple[U8, U8, U64]:
+    """Choose each series' value mode; return modes, exponents and the value stream.
+
+    The stream holds, per element, the zigzagged mantissa delta or delta-of-delta (the
+    first element of a series: the mantissa itself) or, for XOR series, the raw XOR word.
+    """
+    n, s = layout.n, layout.s
+    starts, counts = layout.starts, layout.counts
+    mode = np.full(s, MODE_XOR, dtype=np.uint8)
+    series_exp = _decimal_exponents(vals, layout)
+    stream = np.zeros(n, dtype=np.int64)
+    if s and series_exp.max() >= 0:
+        mant = _mantissas(vals, series_exp, layout)
+        dec = series_exp >= 0
+        # Deltas, with the first element of each series holding its mantissa.
+        md = stream
+        md[0] = mant[0]
+        np.subtract(mant[1:], mant[:-1], out=md[1:])
+        md[starts] = mant[starts]
+        mdd = np.empty(n, dtype=np.int64)
+        mdd[0] = md[0]
+        np.subtract(md[1:], md[:-1], out=mdd[1:])
+        mdd[starts] = mant[starts]
+        second = starts[counts > 1] + 1
+        mdd[second] = md[second]
+        # Cost of each mode: the sum of the magnitudes it stores (in float64, so that long
+        # series of large mantissas cannot overflow).
+        mag = np.abs(md)
+        mag[starts] = 0
+        cost_delta = np.add.reduceat(mag, starts, dtype=np.float64)
+        np.abs(mdd, out=mag)
+        mag[starts] = 0
+        cost_dod = np.add.reduceat(mag, starts, dtype=np.float64)
+        use_dod = dec & (cost_dod < cost_delta)
+        mode[dec] = MODE_DECIMAL_DELTA
+        mode[use_dod] = MODE_DECIMAL_DOD
+        if use_dod.any():
+            np.copyto(md, mdd, where=layout.elements(use_dod))
+        _zigzag_(md, scratch=mdd)
+    xor = mode == MODE_XOR
+    out = stream.view(np.uint64)
+    if xor.any():
+        bits = vals.view(np.uint64)
+        words = np.empty(n, dtype=np.uint64)
+        words[0] = bits[0]
+        np.bitwise_xor(bits[1:], bits[:-1], out=words[1:])
+        words[starts] = bits[starts]
+        if xor.all():
+            out = words
+        else:
+            np.copyto(out, words, where=layout.elements(xor))
+    exps = np.where(xor, 0, series_exp).astype(np.uint8)
+    return mode, exps, out
 
 
 def encode_frame(counts: I64, timestamps: I64, values: F64, level: int = 3) -> bytes:
     """Encode series samples; ``counts`` gives each series' sample count (all > 0).
 
     Within a series, timestamps should be increasing (any order round-trips, sorted ones
-    compress well). Returns the frame bytes, header and checksum included.
+    compress well). `level` is the zstd level. Returns the frame bytes, header and checksum
+    included. Raises ValueError if the counts do not match the columns or there are more
+    than `MAX_SAMPLES` samples.
     """
     counts = np.ascontiguousarray(counts, dtype=np.int64)
     ts = np.ascontiguousarray(timestamps, dtype=np.int64)
     vals = np.ascontiguousarray(values, dtype=np.float64)
+    if counts.ndim != 1 or ts.ndim != 1 or vals.ndim != 1:
+        raise ValueError("frame columns must be one-dimensional")
     n, s = len(ts), len(counts)
-    if len(vals) != n or int(counts.sum()) != n or (s and int(counts.min()) <= 0):
+    if n > MAX_SAMPLES:
+        raise ValueError(f"a frame holds at most {MAX_SAMPLES} samples, got {n}")
+    # Bounding every count before summing keeps the sum from wrapping around.
+    if (
+        len(vals) != n
+        or (s and (int(counts.min()) <= 0 or int(counts.max()) > n - s + 1))
+        or int(counts.sum()) != n
+    ):
         raise ValueError("frame counts must be positive and sum to the column lengths")
-    starts = _segment_starts(counts)
-    is_start = np.zeros(n, dtype=bool)
-    is_start[starts] = True
-    rest = ~is_start
+    layout = _Layout(counts, n)
+    starts = layout.starts
 
-    out: list[bytes] = [_BODY_HEAD.pack(s, n)]
-    _put_column(out, _zigzag(counts))
-
+    cols: list[U64] = [_zigzag_(counts.copy())]
     # Timestamps: first per series (delta-coded across series), then delta-of-delta.
-    firsts = ts[starts] if s else np.zeros(0, dtype=np.int64)
-    _put_column(out, _zigzag(np.diff(firsts, prepend=np.int64(0))))
-    d = np.diff(ts, prepend=np.int64(0))
-    d[is_start] = 0
-    dod = np.diff(d, prepend=np.int64(0))
-    _put_column(out, _zigzag(dod[rest]))
+    firsts = ts[starts]
+    fd = np.empty(s, dtype=np.int64)
+    fd[:1] = firsts[:1]
+    np.subtract(firsts[1:], firsts[:-1], out=fd[1:])
+    cols.append(_zigzag_(fd))
+    d = np.empty(n, dtype=np.int64)
+    dod = np.empty(n, dtype=np.int64)
+    if n:
+        d[0] = 0
+        np.subtract(ts[1:], ts[:-1], out=d[1:])
+        d[starts] = 0
+        dod[0] = 0
+        np.subtract(d[1:], d[:-1], out=dod[1:])
+    cols.append(layout.take_rest(_zigzag_(dod, scratch=d)))
+    del d, dod
 
-    # Values.
-    series_exp = _decimal_exponents(vals, counts, starts)
-    decimal_series = series_exp >= 0
-    mode = np.full(s, MODE_XOR, dtype=np.uint8)
-    elem_exp = np.repeat(series_exp, counts)
-    elem_decimal = elem_exp >= 0
-    mant = np.zeros(n, dtype=np.int64)
-    if elem_decimal.any():
-        # A series' exponent is the largest its values need; check that every value still
-        # round-trips at that exponent and fall back to XOR for series where one does not.
-        e = elem_exp[elem_decimal]
-        m = np.round(vals[elem_decimal] * _POW10[e])
-        exact = (np.abs(m) < _MANTISSA_LIMIT) & (
-            (m / _POW10[e]).view(np.uint64) == vals[elem_decimal].view(np.uint64)
-        )
-        mant[elem_decimal] = np.where(exact, m, 0).astype(np.int64)
-        if not exact.all():
-            broken = np.zeros(n, dtype=np.int64)
-            broken[np.flatnonzero(elem_decimal)[~exact]] = 1
-            series_exp[np.add.reduceat(broken, starts) > 0] = -1
-            decimal_series = series_exp >= 0
-    bits = vals.view(np.int64)
-    # delta of mantissas, with the first of each series kept as it is
-    md = np.diff(mant, prepend=np.int64(0))
-    md[is_start] = mant[is_start]
-    mdd = md.copy()
-    mdd[rest] = np.diff(np.where(is_start, 0, md), prepend=np.int64(0))[rest]
-    if s:
-        cost_delta = np.add.reduceat(np.abs(md) * rest, starts)
-        cost_dod = np.add.reduceat(np.abs(mdd) * rest, starts)
-        mode[decimal_series] = np.where(
-            cost_dod[decimal_series] < cost_delta[decimal_series],
-            MODE_DECIMAL_DOD,
-            MODE_DECIMAL_DELTA,
-        )
-    elem_mode = np.repeat(mode, counts)
-    xored = bits ^ np.concatenate(([np.int64(0)], bits[:-1]))
-    xored[is_start] = bits[is_start]
-    stream = np.where(
-        elem_mode == MODE_XOR, xored, np.where(elem_mode == MODE_DECIMAL_DOD, mdd, md)
-    )
-    out.append(mode.tobytes())
-    out.append(np.where(decimal_series, series_exp, 0).astype(np.uint8).tobytes())
-    xor_elem = elem_mode == MODE_XOR
+    mode, exps, stream = _encode_values(vals, layout)
     # XOR words are bit patterns, not numbers: they are stored without zigzag.
-    firsts_v = stream[starts] if s else np.zeros(0, dtype=np.int64)
-    first_xor = xor_elem[starts] if s else np.zeros(0, dtype=bool)
-    _put_column(out, np.where(first_xor, firsts_v.view(np.uint64), _zigzag(firsts_v)))
-    rest_stream = stream[rest]
-    rest_xor = xor_elem[rest]
-    _put_column(out, np.where(rest_xor, rest_stream.view(np.uint64), _zigzag(rest_stream)))
+    tail = [stream[starts], layout.take_rest(stream)]
 
-    body = b"".join(out)
+    sizes = [1 + _width(c) * len(c) for c in cols + tail]
+    body = np.empty(_BODY_HEAD.size + sum(sizes) + 2 * s, dtype=np.uint8)
+    _BODY_HEAD.pack_into(body, 0, s, n)  # type: ignore[arg-type]
+    pos = _BODY_HEAD.size
+    for c in cols:
+        pos = _put_column(body, pos, c)
+    body[pos : pos + s] = mode
+    body[pos + s : pos + 2 * s] = exps
+    pos += 2 * s
+    for c in tail:
+        pos = _put_column(body, pos, c)
+    assert pos == len(body)
     payload = _compressor(level).compress(body)
     return _HEADER.pack(MAGIC, VERSION, 0, len(body), zlib.crc32(payload)) + payload
 
 
-def decode_frame(buf: bytes | memoryview, where: str = "frame") -> DecodedFrame:
-    """Decode a frame; raise `CorruptionError` naming `where` if it fails its checks."""
+# --- decoding --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Body:
+    """The columns of a frame body, read and checked but not yet integrated."""
+
+    layout: _Layout
+    first_ts: U64
+    ts_dods: U64
+    modes: U8
+    exps: U8
+    first_vals: U64
+    rest_vals: U64
+    widths: tuple[int, ...]
+
+
+def _read_body(body: memoryview) -> _Body:
+    s, n = _BODY_HEAD.unpack_from(body)
+    pos = _BODY_HEAD.size
+    if s > n or (n and not s):
+        raise ValueError(f"{s} series cannot hold {n} samples")
+    if s and body[pos] == 0:
+        raise ValueError("series counts column is empty")
+    cu, pos, w_counts = _get_column(body, pos, s)
+    counts = _unzigzag_(cu)
+    if s and (
+        int(counts.min()) < 1 or int(counts.max()) > n - s + 1 or int(counts.sum()) != n
+    ):
+        raise ValueError(f"series counts do not add up to the sample count {n}")
+    layout = _Layout(counts, n)
+    first_ts, pos, w_first_ts = _get_column(body, pos, s)
+    ts_dods, pos, w_dods = _get_column(body, pos, n - s)
+    if pos + 2 * s > len(body):
+        raise ValueError(f"value modes of {s} series overrun the {len(body)}-byte body")
+    modes = np.frombuffer(body, dtype=np.uint8, count=s, offset=pos)
+    exps = np.frombuffer(body, dtype=np.uint8, count=s, offset=pos + s)
+    pos += 2 * s
+    if s:
+        if int(modes.max()) > MODE_XOR:
+            raise ValueError(f"unknown value mode {int(modes.max())}")
+        if int(exps.max()) > MAX_DECIMAL_EXP or exps[modes == MODE_XOR].any():
+            raise ValueError("decimal exponent out of range or set on an XOR series")
+    first_vals, pos, w_first_vals = _get_column(body, pos, s)
+    rest_vals, pos, w_rest_vals = _get_column(body, pos, n - s)
+    if pos != len(body):
+        raise ValueError(f"{len(body) - pos} bytes left over after the last column")
+    widths = (w_counts, w_first_ts, w_dods, w_first_vals, w_rest_vals)
+    return _Body(layout, first_ts, ts_dods, modes, exps, first_vals, rest_vals, widths)
+
+
+def _decode_timestamps(b: _Body) -> I64:
+    layout = b.layout
+    starts = layout.starts
+    firsts = _unzigzag_(b.first_ts)
+    np.cumsum(firsts, out=firsts)
+    ts = np.empty(layout.n, dtype=np.int64)
+    if layout.n:
+        layout.put_rest(ts.view(np.uint64), _unzigzag_(b.ts_dods).view(np.uint64))
+        ts[starts] = 0
+        _segmented_cumsum_(ts, starts)  # deltas; 0 at each series' start
+        ts[starts] = firsts
+        _segmented_cumsum_(ts, starts)
+    return ts
+
+
+def _decode_values(b: _Body) -> F64:
+    layout = b.layout
+    n, counts = layout.n, layout.counts
+    raw = np.empty(n, dtype=np.uint64)
+    if n:
+        raw[layout.starts] = b.first_vals
+        layout.put_rest(raw, b.rest_vals)
+    all_modes = (MODE_XOR, MODE_DECIMAL_DELTA, MODE_DECIMAL_DOD)
+    present = [m for m in all_modes if (b.modes == m).any()]
+    values = np.empty(n, dtype=np.float64)
+    for m in present:
+        sel = b.modes == m
+        whole = len(present) == 1
+        emask = None if whole else layout.elements(sel)
+        sub = raw if emask is None else raw[emask]
+        sub_counts = counts if emask is None else counts[sel]
+        sub_starts = _offsets(sub_counts)[:-1]
+        if m == MODE_XOR:
+            _segmented_xor_accumulate_(sub, sub_starts)
+            out = sub.view(np.float64)
+        else:
+            mant = _unzigzag_(sub)
+            if m == MODE_DECIMAL_DOD:
+                first = mant[sub_starts]
+                mant[sub_starts] = 0
+                _segmented_cumsum_(mant, sub_starts)  # deltas; 0 at each series' start
+                mant[sub_starts] = first
+            _segmented_cumsum_(mant, sub_starts)
+            out = mant.astype(np.float64)
+            exps = b.exps[sel]
+            if int(exps.min()) == int(exps.max()):
+                if exps[0]:
+                    out /= _POW10[exps[0]]
+            else:
+                out /= np.repeat(_POW10[exps], sub_counts)
+        if emask is None:
+            return out
+        values[emask] = out
+    return values
+
+
+def _open(buf: bytes | bytearray | memoryview, where: str) -> tuple[memoryview, int]:
+    """Check the header and checksum, decompress; return the body and the payload size."""
     mv = memoryview(buf)
+    if mv.ndim != 1 or mv.format != "B":
+        mv = mv.cast("B")
     if len(mv) < _HEADER.size:
         raise CorruptionError(where, f"frame of {len(mv)} bytes is shorter than its header")
-    magic, version, _flags, raw_len, crc = _HEADER.unpack_from(mv)
+    magic, version, flags, raw_len, crc = _HEADER.unpack_from(mv)
     if magic != MAGIC or version != VERSION:
         raise CorruptionError(where, f"bad frame magic/version {magic!r}/{version}")
+    if flags != 0:
+        raise CorruptionError(where, f"unknown frame flags {flags:#04x}")
     payload = mv[_HEADER.size :]
     found = zlib.crc32(payload)
     if found != crc:
         raise CorruptionError(where, f"frame checksum {found:#010x}, expected {crc:#010x}")
     try:
-        body = memoryview(_decompressor.decompress(payload, max_output_size=raw_len))
-        return _decode_body(body)
-    except (zstandard.ZstdError, ValueError, IndexError, struct.error) as exc:
+        size = zstandard.frame_content_size(payload)
+        if size != raw_len:
+            raise ValueError(f"compressed body declares {size} bytes, header {raw_len}")
+        body = _decompressor.decompress(payload, max_output_size=raw_len)
+    except (zstandard.ZstdError, ValueError) as exc:
+        raise CorruptionError(where, f"undecodable frame body: {exc}") from None
+    if len(body) != raw_len:
+        raise CorruptionError(where, f"frame body of {len(body)} bytes, expected {raw_len}")
+    return memoryview(body), len(payload)
+
+
+def decode_frame(buf: bytes | bytearray | memoryview, where: str = "frame") -> DecodedFrame:
+    """Decode a frame; raise `CorruptionError` naming `where` if it fails its checks.
+
+    The returned arrays are new and owned by the caller.
+    """
+    body, _ = _open(buf, where)
+    try:
+        b = _read_body(body)
+        return DecodedFrame(b.layout.counts, _decode_timestamps(b), _decode_values(b))
+    except (ValueError, IndexError, struct.error) as exc:
         raise CorruptionError(where, f"undecodable frame: {exc}") from None
 
 
-def _decode_body(body: memoryview) -> DecodedFrame:
-    s, n = _BODY_HEAD.unpack_from(body)
-    pos = _BODY_HEAD.size
-    cu, pos = _get_column(body, pos, s)
-    counts = _unzigzag(cu)
-    if s and (int(counts.min()) <= 0 or int(counts.sum()) != n):
-        raise ValueError("series counts do not add up to the sample count")
-    starts = _segment_starts(counts)
-    is_start = np.zeros(n, dtype=bool)
-    is_start[starts] = True
-    rest = ~is_start
-    n_rest = n - s
+def inspect_frame(buf: bytes | bytearray | memoryview, where: str = "frame") -> FrameInfo:
+    """Describe a frame's layout without integrating its columns.
 
-    fu, pos = _get_column(body, pos, s)
-    firsts = np.cumsum(_unzigzag(fu), dtype=np.int64)
-    du, pos = _get_column(body, pos, n_rest)
-    dod = np.zeros(n, dtype=np.int64)
-    dod[rest] = _unzigzag(du)
-    deltas = _segmented_cumsum(dod, counts, starts)
-    deltas[is_start] = firsts
-    ts = _segmented_cumsum(deltas, counts, starts)
-
-    mode = np.frombuffer(body, dtype=np.uint8, count=s, offset=pos)
-    pos += s
-    exps = np.frombuffer(body, dtype=np.uint8, count=s, offset=pos).astype(np.int64)
-    pos += s
-    if s and (int(mode.max()) > MODE_XOR or int(exps.max()) > MAX_DECIMAL_EXP):
-        raise ValueError("unknown value mode or exponent")
-    vfu, pos = _get_column(body, pos, s)
-    vru, pos = _get_column(body, pos, n_rest)
-    elem_mode = np.repeat(mode, counts)
-    xor_elem = elem_mode == MODE_XOR
-    raw = np.zeros(n, dtype=np.uint64)
-    raw[starts] = vfu
-    raw[rest] = vru
-    stream = np.where(xor_elem, raw.view(np.int64), _unzigzag(raw))
-
-    values = np.empty(n, dtype=np.float64)
-    if xor_elem.any():
-        acc = np.bitwise_xor.accumulate(np.where(xor_elem, stream, 0))
-        before = np.zeros(s, dtype=np.int64)
-        before[1:] = acc[starts[1:] - 1]
-        values.view(np.int64)[xor_elem] = (acc ^ np.repeat(before, counts))[xor_elem]
-    dec = ~xor_elem
-    if dec.any():
-        dod_elem = elem_mode == MODE_DECIMAL_DOD
-        first_pass = np.where(dec, stream, 0)
-        step = np.where(dod_elem & rest, first_pass, 0)
-        md = np.where(dod_elem, _segmented_cumsum(step, counts, starts), first_pass)
-        md[is_start] = first_pass[is_start]
-        mant = _segmented_cumsum(np.where(dec, md, 0), counts, starts)
-        e = np.repeat(exps, counts)
-        values[dec] = mant[dec].astype(np.float64) / _POW10[e[dec]]
-    return DecodedFrame(counts=counts, timestamps=ts, values=values)
+    Checks the frame like `decode_frame` and raises `CorruptionError` in the same cases.
+    """
+    body, payload_len = _open(buf, where)
+    try:
+        b = _read_body(body)
+    except (ValueError, IndexError, struct.error) as exc:
+        raise CorruptionError(where, f"undecodable frame: {exc}") from None
+    return FrameInfo(
+        n_series=b.layout.s,
+        n_samples=b.layout.n,
+        body_len=len(body),
+        compressed_len=payload_len,
+        modes=b.modes.copy(),
+        exponents=b.exps.copy(),
+        widths=b.widths,
+    )

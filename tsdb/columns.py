@@ -1,0 +1,107 @@
+"""Columns of samples of many series: the shape sample data has inside the engine.
+
+`SampleColumns` holds parallel arrays (series reference or id, timestamp, value) sorted
+by (series, time) with one sample per (series, time). Head, blocks, compaction and the
+importer all pass data around in this form, so every step is a whole-array operation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class SampleColumns:
+    """Samples of many series, sorted by (ref, t), one sample per (ref, t)."""
+
+    refs: I64
+    timestamps: I64
+    values: F64
+
+    def __len__(self) -> int:
+        return len(self.refs)
+
+    @staticmethod
+    def empty() -> SampleColumns:
+        return SampleColumns(
+            np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
+        )
+
+    def select(self, mask: npt.NDArray[np.bool_]) -> SampleColumns:
+        return SampleColumns(self.refs[mask], self.timestamps[mask], self.values[mask])
+
+    def series_bounds(self) -> tuple[I64, I64]:
+        """Distinct refs and the start offset of each one's run (plus the end)."""
+        if not len(self.refs):
+            return np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64)
+        change = np.flatnonzero(np.diff(self.refs)) + 1
+        starts = np.concatenate(([0], change, [len(self.refs)])).astype(np.int64)
+        return self.refs[starts[:-1]], starts
+
+
+def sort_dedup(refs: I64, ts: I64, vals: F64) -> SampleColumns:
+    """Sort by (ref, t); of samples sharing (ref, t) keep the one that came last."""
+    if not len(refs):
+        return SampleColumns.empty()
+    order = np.lexsort((ts, refs))
+    r, t, v = refs[order], ts[order], vals[order]
+    keep = np.ones(len(r), dtype=bool)
+    keep[:-1] = (r[1:] != r[:-1]) | (t[1:] != t[:-1])
+    if keep.all():
+        return SampleColumns(r, t, v)
+    return SampleColumns(r[keep], t[keep], v[keep])
+
+
+def ranges(starts: I64, lengths: I64) -> I64:
+    """Concatenation of arange(s, s + n) for every (s, n), without a Python loop."""
+    total = int(lengths.sum())
+    if not total:
+        return np.zeros(0, dtype=np.int64)
+    ends = np.cumsum(lengths)
+    shift = np.repeat(starts - (ends - lengths), lengths)
+    return np.arange(total, dtype=np.int64) + shift
+
+
+
+def concat_columns(parts: list[SampleColumns]) -> SampleColumns:
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return SampleColumns.empty()
+    if len(parts) == 1:
+        return parts[0]
+    return sort_dedup(
+        np.concatenate([p.refs for p in parts]),
+        np.concatenate([p.timestamps for p in parts]),
+        np.concatenate([p.values for p in parts]),
+    )
+
+
+def gather_series(
+    frame_ids: I64, counts: I64, ts: I64, vals: F64, wanted: I64
+) -> SampleColumns | None:
+    """From decoded frame columns holding series `frame_ids` (sorted, ``counts[i]`` samples
+    each), take the samples of the series in `wanted` (sorted); None if none is there."""
+    pos = np.searchsorted(frame_ids, wanted)
+    inside = pos < len(frame_ids)
+    hit = np.zeros(len(wanted), dtype=bool)
+    hit[inside] = frame_ids[pos[inside]] == wanted[inside]
+    if not hit.any():
+        return None
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    sel = pos[hit]
+    lengths = counts[sel]
+    idx = ranges(offsets[sel], lengths)
+    return SampleColumns(np.repeat(wanted[hit], lengths), ts[idx], vals[idx])
+
+
+def any_in_range(sorted_ids: I64, lo: int, hi: int) -> bool:
+    """True if some element of `sorted_ids` lies in [lo, hi]."""
+    i = int(np.searchsorted(sorted_ids, lo))
+    return i < len(sorted_ids) and int(sorted_ids[i]) <= hi

@@ -1,0 +1,471 @@
+"""The database: one data directory holding the WAL, the head and immutable blocks.
+
+`DB.open` replays the WAL into the head, loads blocks (moving corrupt ones aside), and
+then serves the seams of `tsdb.api`: `appender()` and `querier(mint, maxt)`. `maintain()`
+runs the background jobs: cut the head into blocks, merge blocks into longer ranges,
+apply retention. It is safe to call from a worker thread while appends and queries go on.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from .api import AppendResult, Int64Array
+from .block.meta import is_ulid
+from .block.reader import BlockReader
+from .block.writer import BlockWriteOptions, write_block
+from .columns import SampleColumns, concat_columns
+from .errors import ClosedError, CorruptionError, TSDBError
+from .filenames import DELETING_SUFFIX, LOCK_FILE, QUARANTINE_DIR, TMP_SUFFIX, WAL_DIR
+from .head.appender import HeadAppender
+from .head.head import Head, HeadOptions
+from .metrics import TSDBMetrics
+from .model import Labels, Matcher
+from .postings import postings_for_matchers
+from .querier import DBQuerier
+from .wal.wal import WAL, SyncPolicy
+
+log = logging.getLogger("vigilops.tsdb")
+
+HOUR_MS = 3_600_000
+DAY_MS = 24 * HOUR_MS
+
+
+@dataclass
+class DBOptions:
+    #: Width of the blocks the head is cut into, and the alignment of all block ranges.
+    block_range_ms: int = 2 * HOUR_MS
+    #: Ranges blocks are merged into, each a multiple of the previous one.
+    compaction_ranges_ms: tuple[int, ...] = (2 * HOUR_MS, 6 * HOUR_MS, DAY_MS)
+    #: Blocks whose whole range is older than this (relative to the newest sample) are
+    #: deleted; 0 keeps everything.
+    retention_ms: int = 15 * DAY_MS
+    #: Largest total size of blocks (and WAL) in bytes; 0 means no size limit.
+    retention_bytes: int = 0
+    out_of_order_window_ms: int = 0
+    wal_sync: SyncPolicy = SyncPolicy.COMMIT
+    wal_segment_size: int = 64 << 20
+    #: Verify every frame checksum of every block when opening (slower start, but a flipped
+    #: bit is found before a query trips over it).
+    verify_blocks_on_open: bool = True
+    block_write: BlockWriteOptions = field(default_factory=BlockWriteOptions)
+    head: HeadOptions = field(default_factory=HeadOptions)
+
+
+class _MeteredAppender:
+    """Forwards to the head's appender and counts results in the engine's metrics."""
+
+    def __init__(self, inner: HeadAppender, metrics: TSDBMetrics) -> None:
+        self._inner = inner
+        self._metrics = metrics
+
+    def refs(self, label_sets: Sequence[Labels]) -> Int64Array:
+        return self._inner.refs(label_sets)
+
+    def append(self, refs: Int64Array, t: int | Int64Array, values: np.ndarray) -> AppendResult:  # type: ignore[type-arg]
+        return self._inner.append(refs, t, values)
+
+    def commit(self) -> AppendResult:
+        result = self._inner.commit()
+        self._metrics.observe_append(result)
+        return result
+
+    def rollback(self) -> None:
+        self._inner.rollback()
+
+
+class DB:
+    """Open with `DB.open`; `close` when done. Appenders and queriers are thread-safe to
+    create from any thread."""
+
+    def __init__(
+        self, path: str, options: DBOptions, metrics: TSDBMetrics, wal: WAL | None
+    ) -> None:
+        self.path = path
+        self.options = options
+        self.metrics = metrics
+        self.wal = wal
+        self.head = Head(wal, options.head)
+        self.blocks: list[BlockReader] = []
+        self._blocks_lock = threading.Lock()
+        self._maintain_lock = threading.Lock()
+        self._lock_fd: int | None = None
+        self.closed = False
+
+    # -- opening and closing ---------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        path: str,
+        options: DBOptions | None = None,
+        registry: CollectorRegistry | None = None,
+        read_only: bool = False,
+    ) -> DB:
+        """Open (creating if needed) the data directory `path`.
+
+        Takes an exclusive lock on the directory unless `read_only` (then the WAL is
+        replayed into memory but never written).
+        """
+        opts = options or DBOptions()
+        os.makedirs(path, exist_ok=True)
+        lock_fd = None
+        if not read_only:
+            lock_fd = os.open(os.path.join(path, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(lock_fd)
+                raise TSDBError(f"{path} is in use by another process") from None
+        metrics = TSDBMetrics(registry)
+        wal = None
+        if not read_only:
+            wal = WAL(
+                os.path.join(path, WAL_DIR),
+                segment_size=opts.wal_segment_size,
+                sync=opts.wal_sync,
+                registry=registry,
+                logger=log,
+            )
+        db = cls(path, opts, metrics, wal)
+        db._lock_fd = lock_fd
+        try:
+            db._clean_leftovers()
+            db._load_blocks()
+            db._replay_wal(read_only)
+        except BaseException:
+            db.close()
+            raise
+        db._update_gauges()
+        return db
+
+    def _clean_leftovers(self) -> None:
+        for name in os.listdir(self.path):
+            if name.endswith(TMP_SUFFIX) or name.endswith(DELETING_SUFFIX):
+                full = os.path.join(self.path, name)
+                log.info("removing incomplete %s", full)
+                shutil.rmtree(full, ignore_errors=True)
+
+    def _load_blocks(self) -> None:
+        blocks = []
+        for name in sorted(os.listdir(self.path)):
+            full = os.path.join(self.path, name)
+            if not is_ulid(name) or not os.path.isdir(full):
+                continue
+            try:
+                block = BlockReader(full)
+                if self.options.verify_blocks_on_open:
+                    block.verify()
+            except (CorruptionError, OSError) as exc:
+                self._quarantine(full, str(exc))
+                continue
+            blocks.append(block)
+        blocks.sort(key=lambda b: (b.mint, b.maxt))
+        self.blocks = blocks
+        if blocks:
+            self.head.min_valid_t = max(b.maxt for b in blocks)
+
+    def _quarantine(self, block_dir: str, why: str) -> None:
+        """Move a block that failed verification aside so the rest keeps working."""
+        qdir = os.path.join(self.path, QUARANTINE_DIR)
+        os.makedirs(qdir, exist_ok=True)
+        dest = os.path.join(qdir, os.path.basename(block_dir))
+        if os.path.exists(dest):
+            dest += f".{int(time.time())}"
+        log.error("block %s is corrupt (%s); moved to %s", block_dir, why, dest)
+        self.metrics.corrupted_blocks.inc()
+        try:
+            os.rename(block_dir, dest)
+        except OSError as exc:
+            log.error("could not move corrupt block %s aside: %s", block_dir, exc)
+
+    def _replay_wal(self, read_only: bool) -> None:
+        wal_dir = os.path.join(self.path, WAL_DIR)
+        if self.wal is None:
+            if not os.path.isdir(wal_dir):
+                return
+            reader = WAL(wal_dir, registry=None, logger=log)
+            try:
+                result = self.head.replay(reader.replay())
+            finally:
+                reader.close()
+        else:
+            result = self.head.replay(self.wal.replay())
+        dropped = result.rejected_total
+        if dropped:
+            self.metrics.wal_replay_rejected.inc(dropped)
+        log.info(
+            "replayed WAL: %d samples, %d series (%d samples already in blocks)",
+            result.appended,
+            self.head.num_series(),
+            dropped,
+        )
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        with self._maintain_lock:
+            self.head.close()
+            if self.wal is not None:
+                self.wal.close()
+            for b in self.blocks:
+                b.close()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+    def __enter__(self) -> DB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the seams -------------------------------------------------------------------------
+    def appender(self) -> _MeteredAppender:
+        if self.closed:
+            raise ClosedError("database is closed")
+        return _MeteredAppender(self.head.appender(), self.metrics)
+
+    def querier(self, mint: int, maxt: int) -> DBQuerier:
+        if self.closed:
+            raise ClosedError("database is closed")
+        with self._blocks_lock:
+            blocks = [b for b in self.blocks if b.maxt > mint and b.mint <= maxt]
+        return DBQuerier(self.head, blocks, mint, maxt)
+
+    # -- deletion --------------------------------------------------------------------------
+    def delete(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> None:
+        """Delete samples of matching series in [mint, maxt] (tombstones; data is dropped
+        for good when the affected blocks are next compacted)."""
+        with self._maintain_lock:
+            with self._blocks_lock:
+                blocks = [b for b in self.blocks if b.maxt > mint and b.mint <= maxt]
+            for b in blocks:
+                ids = b.series_in_range(b.postings(matchers), mint, maxt)
+                b.add_tombstones(ids, mint, maxt)
+            with self.head.lock:
+                refs = postings_for_matchers(self.head.registry, matchers)
+            self.head.delete(refs, mint, maxt)
+
+    # -- background work -------------------------------------------------------------------
+    def maintain(self) -> None:
+        """Cut the head into blocks, merge blocks, apply retention. Safe to call any time."""
+        if self.closed:
+            return
+        with self._maintain_lock:
+            if self.closed:
+                return
+            try:
+                self._cut_head()
+                self._compact_blocks()
+                self._apply_retention()
+            except Exception:
+                self.metrics.compactions_failed.inc()
+                log.exception("storage maintenance failed; will retry")
+            finally:
+                self._update_gauges()
+
+    def _cut_head(self, force: bool = False) -> None:
+        rng = self.options.block_range_ms
+        while True:
+            hmin, hmax = self.head.mint, self.head.maxt
+            if hmin > hmax:
+                return
+            if not force and hmax - hmin < rng * 3 // 2:
+                return
+            if force and hmax < (hmin // rng + 1) * rng:
+                # Everything left is inside the newest, still open range.
+                return
+            start = (hmin // rng) * rng
+            end = start + rng
+            t0 = time.perf_counter()
+            labels, cols = self.head.cut(end)
+            if len(cols):
+                meta = write_block(self.path, labels, cols, start, end, 1, (), self.options.block_write)
+                if meta is not None:
+                    self._add_block(BlockReader(os.path.join(self.path, meta.ulid)))
+                    self.metrics.compactions.labels("head").inc()
+                    self.metrics.compaction_duration.observe(time.perf_counter() - t0)
+            self._checkpoint_wal()
+
+    def flush_head(self) -> None:
+        """Write every complete block range of the head to blocks now (tests, shutdown)."""
+        with self._maintain_lock:
+            self._cut_head(force=True)
+            self._update_gauges()
+
+    def _checkpoint_wal(self) -> None:
+        if self.wal is None:
+            return
+        with self.head.lock:
+            new_segment = self.wal.cut_segment()
+            records = self.head.checkpoint_records()
+        self.wal.checkpoint(new_segment - 1, records)
+
+    def _add_block(self, block: BlockReader) -> None:
+        with self._blocks_lock:
+            self.blocks = sorted(self.blocks + [block], key=lambda b: (b.mint, b.maxt))
+
+    def _remove_blocks(self, gone: Sequence[BlockReader]) -> None:
+        ids = {b.ulid for b in gone}
+        with self._blocks_lock:
+            self.blocks = [b for b in self.blocks if b.ulid not in ids]
+        for b in gone:
+            # Rename first: a crash mid-delete leaves a *.deleting dir, removed at open.
+            # Open queriers keep reading through their memory maps.
+            doomed = b.path + DELETING_SUFFIX
+            try:
+                os.rename(b.path, doomed)
+            except FileNotFoundError:
+                continue
+            shutil.rmtree(doomed, ignore_errors=True)
+
+    # -- block compaction ------------------------------------------------------------------
+    def plan_compaction(self) -> list[list[BlockReader]]:
+        """Groups of blocks to merge: overlapping blocks first, then complete windows."""
+        with self._blocks_lock:
+            blocks = list(self.blocks)
+        if len(blocks) < 2:
+            return []
+        # Overlaps (backfill into an existing range): merge every overlapping run.
+        groups: list[list[BlockReader]] = []
+        run = [blocks[0]]
+        run_max = blocks[0].maxt
+        for b in blocks[1:]:
+            if b.mint < run_max:
+                run.append(b)
+                run_max = max(run_max, b.maxt)
+            else:
+                if len(run) > 1:
+                    groups.append(run)
+                run, run_max = [b], b.maxt
+        if len(run) > 1:
+            groups.append(run)
+        if groups:
+            return groups
+        newest = max(max(b.maxt for b in blocks), self.head.mint if self.head.mint <= self.head.maxt else 0)
+        for rng in self.options.compaction_ranges_ms[1:]:
+            windows: dict[int, list[BlockReader]] = {}
+            for b in blocks:
+                w = b.mint // rng
+                if b.maxt <= (w + 1) * rng and b.maxt - b.mint < rng:
+                    windows.setdefault(w, []).append(b)
+            for w, members in sorted(windows.items()):
+                if len(members) >= 2 and newest >= (w + 1) * rng:
+                    groups.append(members)
+            if groups:
+                return groups
+        return []
+
+    def _compact_blocks(self) -> None:
+        for _ in range(64):
+            groups = self.plan_compaction()
+            if not groups:
+                return
+            for group in groups:
+                self._merge(group)
+
+    def _merge(self, group: Sequence[BlockReader]) -> None:
+        t0 = time.perf_counter()
+        index: dict[Labels, int] = {}
+        labels: list[Labels] = []
+        parts: list[SampleColumns] = []
+        for b in group:
+            ids = b.index.all_postings()
+            cols = b.samples(ids, b.mint, b.maxt - 1)
+            if not len(cols):
+                continue
+            present, _ = cols.series_bounds()
+            remap = np.zeros(b.index.num_series, dtype=np.int64)
+            for sid in present.tolist():
+                ls = b.labels(sid)
+                gid = index.get(ls)
+                if gid is None:
+                    gid = index[ls] = len(labels)
+                    labels.append(ls)
+                remap[sid] = gid
+            parts.append(SampleColumns(remap[cols.refs], cols.timestamps, cols.values))
+        merged = concat_columns(parts)
+        mint = min(b.mint for b in group)
+        maxt = max(b.maxt for b in group)
+        sources = sorted({s for b in group for s in (b.meta.sources or [b.ulid])})
+        level = max(b.meta.level for b in group) + 1
+        present, _ = merged.series_bounds()
+        meta = write_block(
+            self.path,
+            [labels[i] for i in present.tolist()],
+            merged,
+            mint,
+            maxt,
+            level,
+            sources,
+            self.options.block_write,
+        )
+        if meta is not None:
+            self._add_block(BlockReader(os.path.join(self.path, meta.ulid)))
+        self._remove_blocks(group)
+        self.metrics.compactions.labels("merge").inc()
+        self.metrics.compaction_duration.observe(time.perf_counter() - t0)
+        log.info(
+            "compacted %d blocks into %s [%d, %d)",
+            len(group),
+            meta.ulid if meta else "nothing",
+            mint,
+            maxt,
+        )
+
+    # -- retention -------------------------------------------------------------------------
+    def _apply_retention(self) -> None:
+        with self._blocks_lock:
+            blocks = list(self.blocks)
+        if not blocks:
+            return
+        doomed: list[BlockReader] = []
+        if self.options.retention_ms > 0:
+            newest = max(b.maxt for b in blocks)
+            if self.head.mint <= self.head.maxt:
+                newest = max(newest, self.head.maxt)
+            cutoff = newest - self.options.retention_ms
+            expired = [b for b in blocks if b.maxt <= cutoff]
+            if expired:
+                self.metrics.retention_deletions.labels("time").inc(len(expired))
+                doomed.extend(expired)
+        if self.options.retention_bytes > 0:
+            kept = [b for b in blocks if b not in doomed]
+            total = sum(b.size_bytes() for b in kept)
+            if self.wal is not None:
+                total += self.wal.size_bytes()
+            by_age = sorted(kept, key=lambda b: b.maxt)
+            while by_age and total > self.options.retention_bytes:
+                oldest = by_age.pop(0)
+                total -= oldest.size_bytes()
+                doomed.append(oldest)
+                self.metrics.retention_deletions.labels("size").inc()
+        if doomed:
+            log.info("retention deletes %d blocks", len(doomed))
+            self._remove_blocks(doomed)
+
+    # -- statistics ------------------------------------------------------------------------
+    def _update_gauges(self) -> None:
+        m = self.metrics
+        with self._blocks_lock:
+            blocks = list(self.blocks)
+        m.blocks.set(len(blocks))
+        m.blocks_bytes.set(sum(b.size_bytes() for b in blocks))
+        m.head_series.set(self.head.num_series())
+        m.head_samples.set(self.head.store.num_samples())
+        m.head_bytes.set(self.head.store.frame_bytes())
+
+    def block_list(self) -> list[BlockReader]:
+        with self._blocks_lock:
+            return list(self.blocks)

@@ -1,0 +1,326 @@
+"""The head: recent samples in memory, written through the WAL, queryable at once.
+
+`Head` owns the series registry, the sample store, head tombstones and the WAL; its
+appenders validate batches with vectorized comparisons against each series' newest sample
+and commit under one lock. `cut` hands the oldest block range to the block writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from ..api import AppendResult
+from ..errors import ClosedError, RejectReason
+from ..model import MAX_TIME, MIN_TIME, Labels
+from ..wal.records import Record, SamplesRecord, SeriesRecord, TombstonesRecord, encode_record
+from ..wal.wal import WAL
+from .appender import HeadAppender, validate
+from .registry import SeriesRegistry
+from ..columns import SampleColumns
+from .store import SampleStore, StoreSnapshot
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+
+log = logging.getLogger("vigilops.tsdb.head")
+
+
+@dataclass
+class HeadOptions:
+    #: Samples older than the newest sample of their series by at most this many
+    #: milliseconds are accepted out of order (0: none, Prometheus's default).
+    out_of_order_window_ms: int = 0
+    seal_samples_per_series: int = 16
+    zstd_level: int = 3
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Validated samples of one `append` call."""
+
+    refs: I64
+    timestamps: I64  # one per sample
+    values: F64
+
+
+@dataclass
+class Tombstones:
+    """Deleted intervals per series reference, inclusive on both ends."""
+
+    intervals: dict[int, list[tuple[int, int]]] = field(default_factory=dict)
+
+    def add(self, ref: int, mint: int, maxt: int) -> None:
+        self.intervals.setdefault(ref, []).append((mint, maxt))
+
+    def apply(self, cols: SampleColumns) -> SampleColumns:
+        if not self.intervals or not len(cols):
+            return cols
+        keep = np.ones(len(cols), dtype=bool)
+        refs, starts = cols.series_bounds()
+        for i, ref in enumerate(refs.tolist()):
+            spans = self.intervals.get(ref)
+            if not spans:
+                continue
+            a, b = int(starts[i]), int(starts[i + 1])
+            t = cols.timestamps[a:b]
+            for lo, hi in spans:
+                keep[a:b] &= ~((t >= lo) & (t <= hi))
+        return cols if keep.all() else cols.select(keep)
+
+
+class Head:
+    def __init__(
+        self,
+        wal: WAL | None,
+        options: HeadOptions | None = None,
+        on_append: Iterable[object] = (),
+    ) -> None:
+        self.options = options or HeadOptions()
+        self.wal = wal
+        self.lock = threading.RLock()
+        self.registry = SeriesRegistry()
+        self.store = SampleStore(self.options.seal_samples_per_series, self.options.zstd_level)
+        self.tombstones = Tombstones()
+        #: Samples older than this are out of bounds: that range is in blocks already.
+        self.min_valid_t = MIN_TIME
+        #: Bumped by every commit; appenders skip re-validation if nothing changed.
+        self.generation = 0
+        self.closed = False
+        self.totals = AppendResult()
+
+    # -- writing ---------------------------------------------------------------------------
+    def appender(self) -> HeadAppender:
+        if self.closed:
+            raise ClosedError("head is closed")
+        return HeadAppender(self)
+
+    def commit(self, batches: Sequence[Batch], generation: int) -> AppendResult:
+        """Log and apply validated batches; called by `HeadAppender.commit`."""
+        result = AppendResult()
+        with self.lock:
+            if self.closed:
+                raise ClosedError("head is closed")
+            reg = self.registry
+            touched = np.concatenate([b.refs for b in batches])
+            saved_t = reg.last_t[touched].copy()
+            saved_v = reg.last_v[touched].copy()
+            try:
+                final = self._settle(batches, generation, result)
+                if not final:
+                    return result
+                records, unlogged = self._records_for(final)
+                if self.wal is not None:
+                    self.wal.log(records)
+                reg.logged[unlogged] = True
+            except BaseException:
+                # Nothing reached the log: undo the bookkeeping so the batch can be retried.
+                reg.last_t[touched] = saved_t
+                reg.last_v[touched] = saved_v
+                raise
+            for b in final:
+                self.store.add(b.refs, b.timestamps, b.values)
+                result.appended += len(b.refs)
+            self.generation += 1
+            if self.store.should_seal(len(reg)):
+                self.store.seal()
+            self.totals.merge(result)
+        return result
+
+    def _settle(
+        self, batches: Sequence[Batch], generation: int, result: AppendResult
+    ) -> list[Batch]:
+        final: list[Batch] = []
+        for b in batches:
+            if generation != self.generation or len(batches) > 1:
+                # Another commit (or an earlier batch of this one) may have moved the
+                # newest timestamps: check again against what is applied now.
+                b, r = self._revalidate(b)
+                result.merge(r)
+            if len(b.refs):
+                final.append(b)
+                self._apply_last(b)
+        return final
+
+    def _records_for(self, final: list[Batch]) -> tuple[list[bytes], I64]:
+        """WAL records for `final`, and the refs whose series record they include."""
+        reg = self.registry
+        records: list[bytes] = []
+        all_refs = np.concatenate([b.refs for b in final])
+        unlogged = np.unique(all_refs[~reg.logged[all_refs]])
+        if len(unlogged):
+            labels = [reg.labels_of(int(r)) for r in unlogged]
+            records.append(
+                encode_record(SeriesRecord(unlogged, [ls for ls in labels if ls is not None]))
+            )
+        for b in final:
+            ts = b.timestamps
+            if len(ts) > 1 and ts[0] == ts[-1] and (ts == ts[0]).all():
+                ts = ts[:1]
+            records.append(encode_record(SamplesRecord(b.refs, ts, b.values)))
+        return records, unlogged
+
+    def _apply_last(self, b: Batch) -> None:
+        reg = self.registry
+        # refs are unique within a validated batch except for array-timestamp batches,
+        # which are sorted by (ref, t): the last write per ref is the newest sample.
+        newer = b.timestamps >= reg.last_t[b.refs]
+        r = b.refs[newer]
+        reg.last_t[r] = b.timestamps[newer]
+        reg.last_v[r] = b.values[newer].view(np.uint64)
+
+    def _revalidate(self, b: Batch) -> tuple[Batch, AppendResult]:
+        keep, result = validate(self, b.refs, b.timestamps, b.values)
+        if keep.all():
+            return b, result
+        return Batch(b.refs[keep], b.timestamps[keep], b.values[keep]), result
+
+    # -- reading ---------------------------------------------------------------------------
+    def snapshot(self) -> tuple[StoreSnapshot, Tombstones]:
+        with self.lock:
+            ts = Tombstones({k: list(v) for k, v in self.tombstones.intervals.items()})
+            return self.store.snapshot(), ts
+
+    @property
+    def mint(self) -> int:
+        return self.store.mint
+
+    @property
+    def maxt(self) -> int:
+        return self.store.maxt
+
+    def num_series(self) -> int:
+        return len(self.registry)
+
+    # -- deletion --------------------------------------------------------------------------
+    def delete(self, refs: I64, mint: int, maxt: int) -> None:
+        """Tombstone [mint, maxt] of `refs` (WAL-logged, applied at read and at cut)."""
+        if not len(refs):
+            return
+        with self.lock:
+            if self.wal is not None:
+                rec = TombstonesRecord(
+                    refs,
+                    np.full(len(refs), mint, dtype=np.int64),
+                    np.full(len(refs), maxt, dtype=np.int64),
+                )
+                self.wal.log([encode_record(rec)])
+            for r in refs.tolist():
+                self.tombstones.add(r, mint, maxt)
+
+    # -- cutting into blocks ---------------------------------------------------------------
+    def cut(self, cut_t: int) -> tuple[list[Labels], SampleColumns]:
+        """Remove samples with t < cut_t and return them (tombstones applied) with labels.
+
+        Series left without samples and not written to since `cut_t` are forgotten.
+        Raises nothing on an empty range: the result is then empty.
+        """
+        with self.lock:
+            cols = self.tombstones.apply(self.store.split_before(cut_t))
+            self.min_valid_t = max(self.min_valid_t, cut_t)
+            refs, _ = cols.series_bounds()
+            labels: list[Labels] = []
+            for r in refs.tolist():
+                ls = self.registry.labels_of(r)
+                assert ls is not None, f"samples of unknown series {r}"
+                labels.append(ls)
+            self.tombstones.intervals = {
+                r: [(lo, hi) for lo, hi in spans if hi >= cut_t]
+                for r, spans in self.tombstones.intervals.items()
+            }
+            self.tombstones.intervals = {k: v for k, v in self.tombstones.intervals.items() if v}
+            self._gc(cut_t)
+            return labels, cols
+
+    def _gc(self, cut_t: int) -> None:
+        reg = self.registry
+        live = reg.live_refs()
+        stale = live[reg.last_t[live] < cut_t]
+        if len(stale):
+            reg.remove(stale)
+            log.debug("head GC removed %d series", len(stale))
+
+    def checkpoint_records(self) -> list[bytes]:
+        """Records that rebuild the head as it is now (series, samples, tombstones)."""
+        with self.lock:
+            reg = self.registry
+            live = reg.live_refs()
+            records: list[bytes] = []
+            step = 50_000
+            for i in range(0, len(live), step):
+                chunk = live[i : i + step]
+                labels = [reg.labels_of(int(r)) for r in chunk]
+                records.append(
+                    encode_record(SeriesRecord(chunk, [ls for ls in labels if ls is not None]))
+                )
+            cols = self.store.all_samples()
+            step = 1 << 20
+            for i in range(0, len(cols), step):
+                records.append(
+                    encode_record(
+                        SamplesRecord(
+                            cols.refs[i : i + step],
+                            cols.timestamps[i : i + step],
+                            cols.values[i : i + step],
+                        )
+                    )
+                )
+            for ref, spans in self.tombstones.intervals.items():
+                records.append(
+                    encode_record(
+                        TombstonesRecord(
+                            np.full(len(spans), ref, dtype=np.int64),
+                            np.array([s[0] for s in spans], dtype=np.int64),
+                            np.array([s[1] for s in spans], dtype=np.int64),
+                        )
+                    )
+                )
+            return records
+
+    # -- WAL replay ------------------------------------------------------------------------
+    def replay(self, records: Iterable[Record]) -> AppendResult:
+        """Apply WAL records (series, samples, tombstones) without logging them again."""
+        result = AppendResult()
+        reg = self.registry
+        with self.lock:
+            for rec in records:
+                if isinstance(rec, SeriesRecord):
+                    for ref, ls in zip(rec.refs.tolist(), rec.labels):
+                        reg.create_with_ref(ls, ref)
+                    reg.logged[rec.refs] = True
+                elif isinstance(rec, SamplesRecord):
+                    ts = rec.timestamps
+                    if len(ts) == 1 and len(rec.refs) != 1:
+                        ts = np.full(len(rec.refs), ts[0], dtype=np.int64)
+                    keep, r = validate(self, rec.refs, ts, rec.values, replay=True)
+                    result.merge(r)
+                    b = Batch(rec.refs[keep], ts[keep], rec.values[keep])
+                    if len(b.refs):
+                        self._apply_last(b)
+                        self.store.add(b.refs, b.timestamps, b.values)
+                        result.appended += len(b.refs)
+                        if self.store.should_seal(len(reg)):
+                            self.store.seal()
+                elif isinstance(rec, TombstonesRecord):
+                    for r_, lo, hi in zip(rec.refs.tolist(), rec.mint.tolist(), rec.maxt.tolist()):
+                        self.tombstones.add(r_, lo, hi)
+            self.generation += 1
+        return result
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+
+
+def time_bounds(cols: SampleColumns) -> tuple[int, int]:
+    if not len(cols):
+        return MAX_TIME, MIN_TIME
+    return int(cols.timestamps.min()), int(cols.timestamps.max())
+
+
+__all__ = ["Head", "HeadOptions", "Batch", "Tombstones", "RejectReason", "time_bounds"]

@@ -1,0 +1,264 @@
+"""Where the head keeps its samples: an open log of recent samples plus sealed frames.
+
+New samples are copied into three growable columns (reference, timestamp, value) in arrival
+order: appending a scrape is a slice assignment. When the log holds about
+`seal_samples_per_series` samples per live series, it is *sealed*: sorted by (series,
+time) and encoded into one compressed frame (`tsdb.chunks.frame`) covering all series.
+Frames are merged like a binary counter: `FANOUT` frames of one level become one frame of
+the next, up to `MAX_LEVEL`, so memory per sample falls to that of a well-filled chunk
+while each sample is re-encoded only a few times.
+
+The store never modifies an array a snapshot may be reading: sealing and growing allocate
+new arrays, so a `StoreSnapshot` taken under the head's lock stays valid without copying.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from ..chunks.frame import decode_frame, encode_frame
+from ..columns import SampleColumns, any_in_range, concat_columns, gather_series, sort_dedup
+from ..model import MAX_TIME, MIN_TIME
+
+I64 = npt.NDArray[np.int64]
+I32 = npt.NDArray[np.int32]
+F64 = npt.NDArray[np.float64]
+
+#: Frames merged into one of the next level. With a seal every 16 samples per series,
+#: levels hold 16, 64, 256 and 1,024 samples per series: a one-hour 15 s series
+#: (240 samples) ends up in a handful of frames, each sample re-encoded at most 3 times.
+FANOUT = 4
+MAX_LEVEL = 3
+
+
+@dataclass(frozen=True)
+class HeadFrame:
+    """A sealed, compressed frame: the samples of series `refs` (sorted) in [mint, maxt]."""
+
+    refs: I32
+    mint: int
+    maxt: int
+    samples: int
+    level: int
+    data: bytes
+
+
+def encode_columns(cols: SampleColumns, level: int, zstd_level: int = 3) -> HeadFrame:
+    refs, starts = cols.series_bounds()
+    counts = np.diff(starts)
+    data = encode_frame(counts, cols.timestamps, cols.values, level=zstd_level)
+    return HeadFrame(
+        refs=refs.astype(np.int32),
+        mint=int(cols.timestamps.min()),
+        maxt=int(cols.timestamps.max()),
+        samples=len(cols),
+        level=level,
+        data=data,
+    )
+
+
+def decode_columns(frame: HeadFrame) -> SampleColumns:
+    d = decode_frame(frame.data, where="head frame")
+    return SampleColumns(np.repeat(frame.refs.astype(np.int64), d.counts), d.timestamps, d.values)
+
+
+@dataclass(frozen=True)
+class StoreSnapshot:
+    frames: tuple[HeadFrame, ...]
+    log_refs: I64
+    log_ts: I64
+    log_vals: F64
+
+    def gather(self, wanted: I64, mint: int, maxt: int) -> SampleColumns:
+        """Samples of the series `wanted` (sorted refs) in [mint, maxt], sorted by (ref, t)."""
+        parts_r: list[I64] = []
+        parts_t: list[I64] = []
+        parts_v: list[F64] = []
+        for frame in self.frames:
+            if frame.maxt < mint or frame.mint > maxt:
+                continue
+            frame_refs = frame.refs.astype(np.int64)
+            if not any_in_range(wanted, int(frame_refs[0]), int(frame_refs[-1])):
+                continue
+            d = decode_frame(frame.data, where="head frame")
+            got = gather_series(frame_refs, d.counts, d.timestamps, d.values, wanted)
+            if got is not None:
+                parts_r.append(got.refs)
+                parts_t.append(got.timestamps)
+                parts_v.append(got.values)
+        if len(self.log_refs):
+            lmask = np.isin(self.log_refs, wanted)
+            if lmask.any():
+                parts_r.append(self.log_refs[lmask])
+                parts_t.append(self.log_ts[lmask])
+                parts_v.append(self.log_vals[lmask])
+        if not parts_r:
+            return SampleColumns.empty()
+        r = np.concatenate(parts_r)
+        t = np.concatenate(parts_t)
+        v = np.concatenate(parts_v)
+        if mint > MIN_TIME or maxt < MAX_TIME:
+            m = (t >= mint) & (t <= maxt)
+            r, t, v = r[m], t[m], v[m]
+        return sort_dedup(r, t, v)
+
+
+class SampleStore:
+    """Not thread-safe; the head serialises writers with its lock."""
+
+    def __init__(self, seal_samples_per_series: int = 16, zstd_level: int = 3) -> None:
+        self.seal_samples_per_series = seal_samples_per_series
+        self.zstd_level = zstd_level
+        self.frames: list[HeadFrame] = []
+        self._cap = 4096
+        self._refs = np.zeros(self._cap, dtype=np.int64)
+        self._ts = np.zeros(self._cap, dtype=np.int64)
+        self._vals = np.zeros(self._cap, dtype=np.float64)
+        self._len = 0
+        self.mint = MAX_TIME
+        self.maxt = MIN_TIME
+
+    @property
+    def log_len(self) -> int:
+        return self._len
+
+    def num_samples(self) -> int:
+        return self._len + sum(f.samples for f in self.frames)
+
+    def frame_bytes(self) -> int:
+        return sum(len(f.data) + f.refs.nbytes for f in self.frames)
+
+    def add(self, refs: I64, ts: I64, vals: F64) -> None:
+        """Append validated samples (arrays of equal length)."""
+        n = len(refs)
+        if not n:
+            return
+        end = self._len + n
+        if end > self._cap:
+            cap = max(self._cap * 2, end)
+            self._refs = _grow(self._refs, cap, self._len)
+            self._ts = _grow(self._ts, cap, self._len)
+            self._vals = _grow(self._vals, cap, self._len)
+            self._cap = cap
+        self._refs[self._len : end] = refs
+        self._ts[self._len : end] = ts
+        self._vals[self._len : end] = vals
+        self._len = end
+        self.mint = min(self.mint, int(ts.min()))
+        self.maxt = max(self.maxt, int(ts.max()))
+
+    def should_seal(self, live_series: int) -> bool:
+        return self._len >= max(4096, live_series * self.seal_samples_per_series)
+
+    def seal(self) -> None:
+        """Encode the open log into a level-0 frame and merge full levels."""
+        if not self._len:
+            return
+        n = self._len
+        cols = sort_dedup(self._refs[:n], self._ts[:n], self._vals[:n])
+        self._refs = np.zeros(self._cap, dtype=np.int64)
+        self._ts = np.zeros(self._cap, dtype=np.int64)
+        self._vals = np.zeros(self._cap, dtype=np.float64)
+        self._len = 0
+        self.frames.append(encode_columns(cols, 0, self.zstd_level))
+        self._merge_levels()
+
+    def _merge_levels(self) -> None:
+        while True:
+            last = self.frames[-1].level
+            if last >= MAX_LEVEL:
+                return
+            tail = 0
+            for f in reversed(self.frames):
+                if f.level != last:
+                    break
+                tail += 1
+            if tail < FANOUT:
+                return
+            group = self.frames[-tail:]
+            merged = concat_columns([decode_columns(f) for f in group])
+            del self.frames[-tail:]
+            self.frames.append(encode_columns(merged, last + 1, self.zstd_level))
+
+    def snapshot(self) -> StoreSnapshot:
+        n = self._len
+        return StoreSnapshot(tuple(self.frames), self._refs[:n], self._ts[:n], self._vals[:n])
+
+    def all_samples(self) -> SampleColumns:
+        """Everything in the store, sorted by (ref, t)."""
+        snap = self.snapshot()
+        parts = [decode_columns(f) for f in snap.frames]
+        parts.append(SampleColumns(snap.log_refs, snap.log_ts, snap.log_vals))
+        return concat_columns(parts)
+
+    def split_before(self, cut_t: int) -> SampleColumns:
+        """Remove and return the samples with t < cut_t; keep the rest."""
+        taken: list[SampleColumns] = []
+        kept: list[HeadFrame] = []
+        for f in self.frames:
+            if f.mint >= cut_t:
+                kept.append(f)
+                continue
+            cols = decode_columns(f)
+            if f.maxt < cut_t:
+                taken.append(cols)
+                continue
+            old = cols.timestamps < cut_t
+            taken.append(cols.select(old))
+            if not old.all():
+                kept.append(encode_columns(cols.select(~old), f.level, self.zstd_level))
+        n = self._len
+        log = SampleColumns(self._refs[:n], self._ts[:n], self._vals[:n])
+        old = log.timestamps < cut_t
+        taken.append(log.select(old))
+        rest = log.select(~old)
+        self.frames = kept
+        self._refs = np.zeros(self._cap, dtype=np.int64)
+        self._ts = np.zeros(self._cap, dtype=np.int64)
+        self._vals = np.zeros(self._cap, dtype=np.float64)
+        self._len = 0
+        self.add(rest.refs, rest.timestamps, rest.values)
+        self._recompute_bounds()
+        return concat_columns(taken)
+
+    def drop_series(self, keep_mask_of_ref: npt.NDArray[np.bool_]) -> None:
+        """Drop samples of series whose entry in `keep_mask_of_ref` is False."""
+        new_frames: list[HeadFrame] = []
+        for f in self.frames:
+            keep = keep_mask_of_ref[f.refs]
+            if keep.all():
+                new_frames.append(f)
+            elif keep.any():
+                cols = decode_columns(f)
+                new_frames.append(
+                    encode_columns(cols.select(keep_mask_of_ref[cols.refs]), f.level, self.zstd_level)
+                )
+        self.frames = new_frames
+        n = self._len
+        if n:
+            keep = keep_mask_of_ref[self._refs[:n]]
+            r, t, v = self._refs[:n][keep], self._ts[:n][keep], self._vals[:n][keep]
+            self._refs = np.zeros(self._cap, dtype=np.int64)
+            self._ts = np.zeros(self._cap, dtype=np.int64)
+            self._vals = np.zeros(self._cap, dtype=np.float64)
+            self._len = 0
+            self.add(r, t, v)
+        self._recompute_bounds()
+
+    def _recompute_bounds(self) -> None:
+        mins = [f.mint for f in self.frames]
+        maxs = [f.maxt for f in self.frames]
+        if self._len:
+            mins.append(int(self._ts[: self._len].min()))
+            maxs.append(int(self._ts[: self._len].max()))
+        self.mint = min(mins) if mins else MAX_TIME
+        self.maxt = max(maxs) if maxs else MIN_TIME
+
+
+def _grow(a: npt.NDArray[np.generic], cap: int, used: int) -> npt.NDArray[np.generic]:
+    out = np.zeros(cap, dtype=a.dtype)
+    out[:used] = a[:used]
+    return out

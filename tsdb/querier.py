@@ -1,0 +1,169 @@
+"""The Querier over a whole database: blocks and head merged behind one interface."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .api import SelectHints, SeriesData
+from .block.reader import BlockReader
+from .columns import SampleColumns, sort_dedup
+from .model import Labels, Matcher
+from .postings import postings_for_matchers
+
+if TYPE_CHECKING:
+    from .head.head import Head
+
+
+def _split(cols: SampleColumns, label_of: list[Labels]) -> Iterator[tuple[Labels, SampleColumns]]:
+    """Per series: its labels (by position in `cols`' distinct refs) and its columns."""
+    refs, starts = cols.series_bounds()
+    for i in range(len(refs)):
+        a, b = int(starts[i]), int(starts[i + 1])
+        yield label_of[i], SampleColumns(
+            cols.refs[a:b], cols.timestamps[a:b], cols.values[a:b]
+        )
+
+
+class DBQuerier:
+    """See `tsdb.api.Querier`. Reads a snapshot of the head taken at creation (later
+    commits are not visible) and the blocks that overlapped the range at creation."""
+
+    def __init__(self, head: Head, blocks: Sequence[BlockReader], mint: int, maxt: int) -> None:
+        self.mint = mint
+        self.maxt = maxt
+        self._head = head
+        self._blocks = list(blocks)
+        self._snapshot, self._tombstones = head.snapshot()
+        head_mint, head_maxt = head.mint, head.maxt
+        self._head_overlaps = head_mint <= head_maxt and head_maxt >= mint and head_mint <= maxt
+
+    # -- samples ---------------------------------------------------------------------------
+    def _head_series(self, matchers: Sequence[Matcher]) -> tuple[np.ndarray, list[Labels]]:  # type: ignore[type-arg]
+        head = self._head
+        with head.lock:
+            refs = postings_for_matchers(head.registry, matchers)
+            labels = [head.registry.labels_of(int(r)) for r in refs]
+        keep = [i for i, ls in enumerate(labels) if ls is not None]
+        if len(keep) != len(labels):
+            refs = refs[keep]
+        return refs, [ls for ls in labels if ls is not None]
+
+    def select(
+        self,
+        matchers: Sequence[Matcher],
+        hints: SelectHints | None = None,
+        sort: bool = False,
+    ) -> Iterator[SeriesData]:
+        mint, maxt = self.mint, self.maxt
+        if hints is not None and hints.start is not None and hints.end is not None:
+            # The caller needs no more than [start - range, end]; stay within our bounds.
+            mint = max(mint, hints.start - hints.range_ms)
+            maxt = min(maxt, hints.end)
+        pieces: dict[Labels, list[SampleColumns]] = {}
+        for block in self._blocks:
+            if block.maxt <= mint or block.mint > maxt:
+                continue
+            ids = block.postings(matchers)
+            if not len(ids):
+                continue
+            cols = block.samples(ids, mint, maxt)
+            if not len(cols):
+                continue
+            present, _ = cols.series_bounds()
+            labels = [block.labels(int(s)) for s in present]
+            for ls, part in _split(cols, labels):
+                pieces.setdefault(ls, []).append(part)
+        if self._head_overlaps:
+            refs, labels = self._head_series(matchers)
+            if len(refs):
+                order = np.argsort(refs, kind="stable")
+                refs = refs[order]
+                by_ref = dict(zip(refs.tolist(), (labels[i] for i in order.tolist())))
+                cols = self._tombstones.apply(self._snapshot.gather(refs, mint, maxt))
+                if len(cols):
+                    present, _ = cols.series_bounds()
+                    for ls, part in _split(cols, [by_ref[int(r)] for r in present]):
+                        pieces.setdefault(ls, []).append(part)
+        keys = sorted(pieces) if sort else list(pieces)
+        limit = hints.limit if hints is not None else 0
+        for n, ls in enumerate(keys):
+            if limit and n >= limit:
+                return
+            parts = pieces[ls]
+            if len(parts) == 1:
+                ts, vs = parts[0].timestamps, parts[0].values
+            else:
+                ts = np.concatenate([p.timestamps for p in parts])
+                vs = np.concatenate([p.values for p in parts])
+                if not (np.diff(ts) > 0).all():
+                    merged = sort_dedup(np.zeros(len(ts), dtype=np.int64), ts, vs)
+                    ts, vs = merged.timestamps, merged.values
+            ts.flags.writeable = False
+            vs.flags.writeable = False
+            yield SeriesData(ls, ts, vs)
+
+    # -- metadata --------------------------------------------------------------------------
+    def series(self, matchers: Sequence[Matcher], limit: int = 0) -> list[Labels]:
+        found: set[Labels] = set()
+        for block in self._blocks:
+            ids = block.series_in_range(block.postings(matchers), self.mint, self.maxt)
+            found.update(block.labels(int(s)) for s in ids)
+        if self._head_overlaps:
+            refs, labels = self._head_series(matchers)
+            if len(refs):
+                last_t = self._head.registry.last_t[refs]
+                found.update(ls for ls, t in zip(labels, last_t.tolist()) if t >= self.mint)
+        out = sorted(found)
+        return out[:limit] if limit else out
+
+    def label_names(
+        self, matchers: Sequence[Matcher] = (), limit: int = 0
+    ) -> tuple[list[str], list[str]]:
+        names: set[str] = set()
+        if matchers:
+            for ls in self.series(matchers):
+                names.update(ls.names())
+        else:
+            for block in self._blocks:
+                names.update(block.index.label_names())
+            if self._head_overlaps:
+                with self._head.lock:
+                    names.update(self._head.registry.label_names())
+        out = sorted(names)
+        return (out[:limit] if limit else out), []
+
+    def label_values(
+        self, name: str, matchers: Sequence[Matcher] = (), limit: int = 0
+    ) -> tuple[list[str], list[str]]:
+        values: set[str] = set()
+        if matchers:
+            for ls in self.series(matchers):
+                v = ls.get(name)
+                if v:
+                    values.add(v)
+        else:
+            for block in self._blocks:
+                values.update(block.index.label_values_of(name))
+            if self._head_overlaps:
+                with self._head.lock:
+                    values.update(self._head.registry.label_values_of(name))
+        out = sorted(values)
+        return (out[:limit] if limit else out), []
+
+    def close(self) -> None:
+        self._blocks = []
+
+    def __enter__(self) -> DBQuerier:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
