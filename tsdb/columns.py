@@ -70,6 +70,7 @@ def ranges(starts: I64, lengths: I64) -> I64:
 
 
 def concat_columns(parts: list[SampleColumns]) -> SampleColumns:
+    """Merge column sets that are each sorted by (ref, t); later parts win on equal keys."""
     parts = [p for p in parts if len(p)]
     if not parts:
         return SampleColumns.empty()

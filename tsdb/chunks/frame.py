@@ -26,6 +26,7 @@ int64 timestamps, in any order, round-trip.
 from __future__ import annotations
 
 import struct
+import threading
 import zlib
 from dataclasses import dataclass
 
@@ -63,8 +64,9 @@ MAX_SAMPLES = 2**32 - 1
 _HEADER = struct.Struct("<2sBBII")
 _BODY_HEAD = struct.Struct("<II")  # n_series, n_samples
 
-_compressors: dict[int, zstandard.ZstdCompressor] = {}
-_decompressor = zstandard.ZstdDecompressor()
+# zstandard's (de)compressor objects must never be used by two threads at once (blocks are
+# encoded on a thread pool, queries decode on executor threads): one set per thread.
+_local = threading.local()
 
 
 @dataclass(frozen=True)
@@ -102,10 +104,20 @@ class FrameInfo:
 
 
 def _compressor(level: int) -> zstandard.ZstdCompressor:
-    c = _compressors.get(level)
+    cache: dict[int, zstandard.ZstdCompressor] | None = getattr(_local, "compressors", None)
+    if cache is None:
+        cache = _local.compressors = {}
+    c = cache.get(level)
     if c is None:
-        c = _compressors[level] = zstandard.ZstdCompressor(level=level)
+        c = cache[level] = zstandard.ZstdCompressor(level=level)
     return c
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    d: zstandard.ZstdDecompressor | None = getattr(_local, "decompressor", None)
+    if d is None:
+        d = _local.decompressor = zstandard.ZstdDecompressor()
+    return d
 
 
 # --- integer helpers -------------------------------------------------------------------
@@ -457,7 +469,7 @@ def encode_frame(counts: I64, timestamps: I64, values: F64, level: int = 3) -> b
     for c in tail:
         pos = _put_column(body, pos, c)
     assert pos == len(body)
-    payload = _compressor(level).compress(body)
+    payload = _compressor(level).compress(body.data)
     return _HEADER.pack(MAGIC, VERSION, 0, len(body), zlib.crc32(payload)) + payload
 
 
@@ -588,7 +600,7 @@ def _open(buf: bytes | bytearray | memoryview, where: str) -> tuple[memoryview, 
         size = zstandard.frame_content_size(payload)
         if size != raw_len:
             raise ValueError(f"compressed body declares {size} bytes, header {raw_len}")
-        body = _decompressor.decompress(payload, max_output_size=raw_len)
+        body = _decompressor().decompress(payload, max_output_size=raw_len)
     except (zstandard.ZstdError, ValueError) as exc:
         raise CorruptionError(where, f"undecodable frame body: {exc}") from None
     if len(body) != raw_len:

@@ -191,7 +191,8 @@ class SampleStore:
         """Everything in the store, sorted by (ref, t)."""
         snap = self.snapshot()
         parts = [decode_columns(f) for f in snap.frames]
-        parts.append(SampleColumns(snap.log_refs, snap.log_ts, snap.log_vals))
+        # The log is in arrival order: sort it before it joins sorted frame columns.
+        parts.append(sort_dedup(snap.log_refs, snap.log_ts, snap.log_vals))
         return concat_columns(parts)
 
     def split_before(self, cut_t: int) -> SampleColumns:
@@ -213,7 +214,7 @@ class SampleStore:
         n = self._len
         log = SampleColumns(self._refs[:n], self._ts[:n], self._vals[:n])
         old = log.timestamps < cut_t
-        taken.append(log.select(old))
+        taken.append(sort_dedup(log.refs[old], log.timestamps[old], log.values[old]))
         rest = log.select(~old)
         self.frames = kept
         self._refs = np.zeros(self._cap, dtype=np.int64)
