@@ -76,17 +76,27 @@ async def serve(args: argparse.Namespace) -> None:
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
     try:
+        wal_sync = SyncPolicy(args.wal_sync)
+    except ValueError:
+        choices = ", ".join(p.value for p in SyncPolicy)
+        raise SystemExit(f"error: --storage.tsdb.wal-sync must be one of {choices}, not {args.wal_sync!r}") from None
+    try:
         opts = DBOptions(
             retention_ms=parse_duration_ms(args.retention_time),
             retention_bytes=parse_bytes(args.retention_size),
-            wal_sync=SyncPolicy(args.wal_sync),
+            wal_sync=wal_sync,
             out_of_order_window_ms=parse_duration_ms(args.ooo_window),
             head=HeadOptions(out_of_order_window_ms=parse_duration_ms(args.ooo_window)),
         )
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
     loop = asyncio.get_running_loop()
-    db = await loop.run_in_executor(None, lambda: DB.open(args.data_dir, opts, registry))
+    from vigilops.tsdb.errors import TSDBError
+
+    try:
+        db = await loop.run_in_executor(None, lambda: DB.open(args.data_dir, opts, registry))
+    except (TSDBError, OSError) as exc:
+        raise SystemExit(f"error: cannot open storage at {args.data_dir}: {exc}") from None
     host, port = _split_listen(args.listen)
     runner = web.AppRunner(build_app(db, registry), access_log=None)
     await runner.setup()

@@ -1,0 +1,102 @@
+"""`vigilops server` as a real process on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+VIGILOPS = [sys.executable, "-m", "vigilops.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> bytes:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                return bytes(resp.read())
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_version() -> None:
+    out = subprocess.run([*VIGILOPS, "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("vigilops ")
+
+
+def test_server_serves_health_and_metrics_and_stops_cleanly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    data = tmp_path / "data"
+    proc = subprocess.Popen(
+        [*VIGILOPS, "server", "--storage.tsdb.path", str(data),
+         "--web.listen-address", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert b"Healthy" in wait_http(f"http://127.0.0.1:{port}/-/healthy", proc)
+        assert b"Ready" in wait_http(f"http://127.0.0.1:{port}/-/ready", proc)
+        metrics = wait_http(f"http://127.0.0.1:{port}/metrics", proc).decode()
+        assert "vigilops_tsdb_head_series 0.0" in metrics
+        assert "vigilops_tsdb_wal_" in metrics
+        assert os.path.isdir(data / "wal")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stderr is not None
+        proc.stderr.close()
+
+
+def test_server_refuses_a_second_instance_on_the_same_data(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    data = str(tmp_path / "data")
+    first = subprocess.Popen(
+        [*VIGILOPS, "server", "--storage.tsdb.path", data, "--web.listen-address", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/-/healthy", first)
+        second = subprocess.run(
+            [*VIGILOPS, "server", "--storage.tsdb.path", data,
+             "--web.listen-address", f"127.0.0.1:{free_port()}"],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert second.returncode != 0
+        assert "in use by another process" in second.stderr
+    finally:
+        first.terminate()
+        first.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--storage.tsdb.retention.time", "15 days", "not a valid duration"),
+        ("--storage.tsdb.retention.size", "lots", "not a valid size"),
+        ("--storage.tsdb.wal-sync", "sometimes", "sometimes"),
+    ],
+)
+def test_server_rejects_bad_flags_clearly(tmp_path, flag: str, value: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    out = subprocess.run(
+        [*VIGILOPS, "server", "--storage.tsdb.path", str(tmp_path / "d"), flag, value],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode != 0
+    assert message in out.stderr
