@@ -65,7 +65,8 @@ def ranges(starts: I64, lengths: I64) -> I64:
         return np.zeros(0, dtype=np.int64)
     ends = np.cumsum(lengths)
     shift = np.repeat(starts - (ends - lengths), lengths)
-    return np.arange(total, dtype=np.int64) + shift
+    out: I64 = np.arange(total, dtype=np.int64) + shift
+    return out
 
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from prometheus_client import CollectorRegistry
 
-from .api import AppendResult, Int64Array
+from .api import AppendResult, Float64Array, Int64Array
 from .block.meta import is_ulid
 from .block.reader import BlockReader
 from .block.writer import BlockWriteOptions, write_block
@@ -72,7 +72,7 @@ class _MeteredAppender:
     def refs(self, label_sets: Sequence[Labels]) -> Int64Array:
         return self._inner.refs(label_sets)
 
-    def append(self, refs: Int64Array, t: int | Int64Array, values: np.ndarray) -> AppendResult:  # type: ignore[type-arg]
+    def append(self, refs: Int64Array, t: int | Int64Array, values: Float64Array) -> AppendResult:
         return self._inner.append(refs, t, values)
 
     def commit(self) -> AppendResult:

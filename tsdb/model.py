@@ -34,7 +34,8 @@ def is_stale(value: float) -> bool:
 
 def stale_mask(values: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
     """Return a boolean mask of the elements of `values` that are staleness markers."""
-    return values.view(np.uint64) == np.uint64(STALE_NAN_BITS)
+    mask: npt.NDArray[np.bool_] = values.view(np.uint64) == np.uint64(STALE_NAN_BITS)
+    return mask
 
 
 def valid_label_name(name: str) -> bool:

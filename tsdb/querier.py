@@ -12,7 +12,7 @@ from .api import SelectHints, SeriesData
 from .block.reader import BlockReader
 from .columns import SampleColumns, sort_dedup
 from .model import Labels, Matcher
-from .postings import postings_for_matchers
+from .postings import Postings, postings_for_matchers
 
 if TYPE_CHECKING:
     from .head.head import Head
@@ -42,7 +42,7 @@ class DBQuerier:
         self._head_overlaps = head_mint <= head_maxt and head_maxt >= mint and head_mint <= maxt
 
     # -- samples ---------------------------------------------------------------------------
-    def _head_series(self, matchers: Sequence[Matcher]) -> tuple[np.ndarray, list[Labels]]:  # type: ignore[type-arg]
+    def _head_series(self, matchers: Sequence[Matcher]) -> tuple[Postings, list[Labels]]:
         head = self._head
         with head.lock:
             refs = postings_for_matchers(head.registry, matchers)

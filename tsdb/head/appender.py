@@ -26,7 +26,8 @@ def _last_occurrence(refs: I64, scratch_size: int) -> Mask:
     idx = np.arange(len(refs), dtype=np.int64)
     if pos is not None:
         pos[refs] = idx
-        return pos[refs] == idx
+        last: Mask = pos[refs] == idx
+        return last
     order = np.argsort(refs, kind="stable")
     s = refs[order]
     last = np.ones(len(s), dtype=bool)

@@ -12,6 +12,8 @@ from __future__ import annotations
 from array import array
 from collections.abc import Sequence
 
+from typing import Any, TypeVar
+
 import numpy as np
 import numpy.typing as npt
 
@@ -19,6 +21,7 @@ from ..model import MIN_TIME, Labels
 from ..postings import EMPTY, Postings
 
 I64 = npt.NDArray[np.int64]
+_A = TypeVar("_A", bound=npt.NDArray[Any])
 
 
 class SeriesRegistry:
@@ -169,7 +172,7 @@ class SeriesRegistry:
         return sum(len(p) for by_value in self._postings.values() for p in by_value.values())
 
 
-def _resized(a: npt.NDArray[np.generic], size: int, fill: object) -> npt.NDArray[np.generic]:
+def _resized(a: _A, size: int, fill: object) -> _A:
     out = np.full(size, fill, dtype=a.dtype)
     out[: len(a)] = a
-    return out
+    return out  # type: ignore[return-value]  # same dtype as `a`

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Any, TypeVar
+
 import numpy as np
 import numpy.typing as npt
 
@@ -24,6 +26,7 @@ from ..columns import SampleColumns, any_in_range, concat_columns, gather_series
 from ..model import MAX_TIME, MIN_TIME
 
 I64 = npt.NDArray[np.int64]
+_A = TypeVar("_A", bound=npt.NDArray[Any])
 I32 = npt.NDArray[np.int32]
 F64 = npt.NDArray[np.float64]
 
@@ -259,7 +262,7 @@ class SampleStore:
         self.maxt = max(maxs) if maxs else MIN_TIME
 
 
-def _grow(a: npt.NDArray[np.generic], cap: int, used: int) -> npt.NDArray[np.generic]:
+def _grow(a: _A, cap: int, used: int) -> _A:
     out = np.zeros(cap, dtype=a.dtype)
     out[:used] = a[:used]
-    return out
+    return out  # type: ignore[return-value]  # same dtype as `a`
