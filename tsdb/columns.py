@@ -49,6 +49,13 @@ def sort_dedup(refs: I64, ts: I64, vals: F64) -> SampleColumns:
     """Sort by (ref, t); of samples sharing (ref, t) keep the one that came last."""
     if not len(refs):
         return SampleColumns.empty()
+    # Fast path: samples usually arrive in time order per series (scrapes, sealed frames in
+    # sequence), so a stable sort on the series alone already orders time within each one.
+    order = np.argsort(refs, kind="stable")
+    r, t = refs[order], ts[order]
+    same = r[1:] == r[:-1]
+    if ((~same) | (t[1:] > t[:-1])).all():
+        return SampleColumns(r, t, vals[order])
     order = np.lexsort((ts, refs))
     r, t, v = refs[order], ts[order], vals[order]
     keep = np.ones(len(r), dtype=bool)

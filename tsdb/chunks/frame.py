@@ -56,6 +56,8 @@ MAX_DECIMAL_EXP = 15
 _POW10 = np.array([10.0**e for e in range(MAX_DECIMAL_EXP + 1)], dtype=np.float64)
 _MANTISSA_LIMIT = float(2**53)
 _NEG_ZERO_BITS = np.uint64(0x8000000000000000)
+_ABS_MASK = np.uint64(0x7FFFFFFFFFFFFFFF)
+_MANTISSA_LIMIT_BITS = np.uint64(0x4340000000000000)  # the bits of 2.0**53
 
 #: Sample and series counts are stored as uint32.
 MAX_SAMPLES = 2**32 - 1
@@ -290,9 +292,13 @@ def _decimal_exponents(vals: F64, layout: _Layout) -> I64:
     s, starts = layout.s, layout.starts
     if s == 0:
         return np.zeros(0, dtype=np.int64)
-    cand = np.abs(vals) < _MANTISSA_LIMIT
-    cand &= vals.view(np.uint64) != _NEG_ZERO_BITS
-    int_ok = np.rint(vals) == vals
+    # Candidates are told apart by their bits: float arithmetic or comparisons on a
+    # signalling NaN would raise the invalid-operation flag (a numpy RuntimeWarning).
+    bits = vals.view(np.uint64)
+    cand = (bits & _ABS_MASK) < _MANTISSA_LIMIT_BITS
+    cand &= bits != _NEG_ZERO_BITS
+    with np.errstate(invalid="ignore"):
+        int_ok = np.rint(vals) == vals
     int_ok &= cand
     if int_ok.all():
         return np.zeros(s, dtype=np.int64)
