@@ -123,6 +123,9 @@ def run_server(args: argparse.Namespace) -> int:
         level=getattr(logging, str(args.log_level).upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    from .malloc_tuning import tune_malloc
+
+    tune_malloc()
     if args.config_file:
         # Until the scrape subsystem lands there is nothing a config file could configure;
         # refusing it is better than ignoring it silently.
