@@ -307,10 +307,12 @@ class DB:
     def _checkpoint_wal(self) -> None:
         if self.wal is None:
             return
+        # Cutting the segment and taking the snapshot under one lock makes the checkpoint
+        # exactly "everything logged before the new segment"; encoding it happens unlocked.
         with self.head.lock:
             new_segment = self.wal.cut_segment()
-            records = self.head.checkpoint_records()
-        self.wal.checkpoint(new_segment - 1, records)
+            state = self.head.checkpoint_state()
+        self.wal.checkpoint(new_segment - 1, state.records())
 
     def _add_block(self, block: BlockReader) -> None:
         with self._blocks_lock:

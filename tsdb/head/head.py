@@ -74,6 +74,46 @@ class Tombstones:
         return cols if keep.all() else cols.select(keep)
 
 
+@dataclass(frozen=True)
+class HeadCheckpoint:
+    refs: I64
+    labels: list[Labels]
+    samples: StoreSnapshot
+    tombstones: dict[int, list[tuple[int, int]]]
+
+    def records(self) -> list[bytes]:
+        """WAL records that rebuild this head: series, samples, tombstones."""
+        records: list[bytes] = []
+        step = 50_000
+        for i in range(0, len(self.refs), step):
+            records.append(
+                encode_record(SeriesRecord(self.refs[i : i + step], self.labels[i : i + step]))
+            )
+        cols = self.samples.all_samples()
+        step = 1 << 20
+        for i in range(0, len(cols), step):
+            records.append(
+                encode_record(
+                    SamplesRecord(
+                        cols.refs[i : i + step],
+                        cols.timestamps[i : i + step],
+                        cols.values[i : i + step],
+                    )
+                )
+            )
+        for ref, spans in self.tombstones.items():
+            records.append(
+                encode_record(
+                    TombstonesRecord(
+                        np.full(len(spans), ref, dtype=np.int64),
+                        np.array([lo for lo, _ in spans], dtype=np.int64),
+                        np.array([hi for _, hi in spans], dtype=np.int64),
+                    )
+                )
+            )
+        return records
+
+
 class Head:
     def __init__(
         self,
@@ -245,42 +285,19 @@ class Head:
             reg.remove(stale)
             log.debug("head GC removed %d series", len(stale))
 
-    def checkpoint_records(self) -> list[bytes]:
-        """Records that rebuild the head as it is now (series, samples, tombstones)."""
+    def checkpoint_state(self) -> HeadCheckpoint:
+        """A consistent, cheap snapshot of the head for a WAL checkpoint; encode it with
+        `HeadCheckpoint.records` outside the lock so appends go on meanwhile."""
         with self.lock:
             reg = self.registry
             live = reg.live_refs()
-            records: list[bytes] = []
-            step = 50_000
-            for i in range(0, len(live), step):
-                chunk = live[i : i + step]
-                labels = [reg.labels_of(int(r)) for r in chunk]
-                records.append(
-                    encode_record(SeriesRecord(chunk, [ls for ls in labels if ls is not None]))
-                )
-            cols = self.store.all_samples()
-            step = 1 << 20
-            for i in range(0, len(cols), step):
-                records.append(
-                    encode_record(
-                        SamplesRecord(
-                            cols.refs[i : i + step],
-                            cols.timestamps[i : i + step],
-                            cols.values[i : i + step],
-                        )
-                    )
-                )
-            for ref, spans in self.tombstones.intervals.items():
-                records.append(
-                    encode_record(
-                        TombstonesRecord(
-                            np.full(len(spans), ref, dtype=np.int64),
-                            np.array([s[0] for s in spans], dtype=np.int64),
-                            np.array([s[1] for s in spans], dtype=np.int64),
-                        )
-                    )
-                )
-            return records
+            labels = [reg.labels_of(int(r)) for r in live]
+            return HeadCheckpoint(
+                refs=live,
+                labels=[ls for ls in labels if ls is not None],
+                samples=self.store.snapshot(),
+                tombstones={k: list(v) for k, v in self.tombstones.intervals.items()},
+            )
 
     # -- WAL replay ------------------------------------------------------------------------
     def replay(self, records: Iterable[Record]) -> AppendResult:

@@ -109,6 +109,14 @@ class StoreSnapshot:
         return sort_dedup(r, t, v)
 
 
+    def all_samples(self) -> SampleColumns:
+        """Everything in the snapshot, sorted by (ref, t)."""
+        parts = [decode_columns(f) for f in self.frames]
+        # The log is in arrival order: sort it before it joins sorted frame columns.
+        parts.append(sort_dedup(self.log_refs, self.log_ts, self.log_vals))
+        return concat_columns(parts)
+
+
 class SampleStore:
     """Not thread-safe; the head serialises writers with its lock."""
 
@@ -192,11 +200,7 @@ class SampleStore:
 
     def all_samples(self) -> SampleColumns:
         """Everything in the store, sorted by (ref, t)."""
-        snap = self.snapshot()
-        parts = [decode_columns(f) for f in snap.frames]
-        # The log is in arrival order: sort it before it joins sorted frame columns.
-        parts.append(sort_dedup(snap.log_refs, snap.log_ts, snap.log_vals))
-        return concat_columns(parts)
+        return self.snapshot().all_samples()
 
     def split_before(self, cut_t: int) -> SampleColumns:
         """Remove and return the samples with t < cut_t; keep the rest."""
