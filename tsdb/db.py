@@ -193,7 +193,7 @@ class DB:
         if self.wal is None:
             if not os.path.isdir(wal_dir):
                 return
-            reader = WAL(wal_dir, registry=None, logger=log)
+            reader = WAL(wal_dir, registry=None, logger=log, read_only=True)
             try:
                 result = self.head.replay(reader.replay())
             finally:
@@ -297,6 +297,11 @@ class DB:
                     self.metrics.compactions.labels("head").inc()
                     self.metrics.compaction_duration.observe(time.perf_counter() - t0)
             self._checkpoint_wal()
+
+    def sync_wal(self) -> None:
+        """fsync the WAL now (the COMMIT policy otherwise syncs only when logging)."""
+        if self.wal is not None and not self.closed:
+            self.wal.sync()
 
     def flush_head(self) -> None:
         """Write every complete block range of the head to blocks now (tests, shutdown)."""

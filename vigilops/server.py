@@ -23,6 +23,9 @@ log = logging.getLogger("vigilops")
 
 #: How often the storage engine's background work (head cut, compaction, retention) runs.
 MAINTENANCE_INTERVAL_S = 60.0
+#: How often the WAL is fsynced even when nothing is appended (the COMMIT sync policy's
+#: interval; appends themselves sync at most this far apart).
+WAL_SYNC_INTERVAL_S = 10.0
 
 DB_KEY: web.AppKey[object] = web.AppKey("db")
 REGISTRY_KEY: web.AppKey[CollectorRegistry] = web.AppKey("registry")
@@ -61,9 +64,14 @@ def build_app(db: object, registry: CollectorRegistry) -> web.Application:
 
 async def _maintenance_loop(db: object) -> None:
     loop = asyncio.get_running_loop()
+    since_maintenance = 0.0
     while True:
-        await asyncio.sleep(MAINTENANCE_INTERVAL_S)
-        await loop.run_in_executor(None, db.maintain)  # type: ignore[attr-defined]
+        await asyncio.sleep(WAL_SYNC_INTERVAL_S)
+        await loop.run_in_executor(None, db.sync_wal)  # type: ignore[attr-defined]
+        since_maintenance += WAL_SYNC_INTERVAL_S
+        if since_maintenance >= MAINTENANCE_INTERVAL_S:
+            since_maintenance = 0.0
+            await loop.run_in_executor(None, db.maintain)  # type: ignore[attr-defined]
 
 
 async def serve(args: argparse.Namespace) -> None:
