@@ -54,6 +54,9 @@ class Labels(tuple[str, ...]):
     __slots__ = ()
 
     def __new__(cls, pairs: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> Labels:
+        if isinstance(pairs, Labels):
+            # A Labels iterates as flat strings, which would unpack as (char, char) pairs.
+            return pairs
         items = pairs.items() if isinstance(pairs, Mapping) else pairs
         flat: list[str] = []
         for name, value in sorted((n, v) for n, v in items if v != ""):
@@ -99,11 +102,9 @@ class Labels(tuple[str, ...]):
         return f"Labels({self.to_dict()!r})"
 
     def __str__(self) -> str:
-        """Prometheus's text form: ``name{a="b", c="d"}``."""
+        """Prometheus's text form: ``name{a="b", c="d"}``, values quoted like Go's ``%q``."""
         name = self.name
-        rest = ", ".join(
-            f'{n}="{escape_label_value(v)}"' for n, v in self.pairs() if n != METRIC_NAME
-        )
+        rest = ", ".join(f"{n}={go_quote(v)}" for n, v in self.pairs() if n != METRIC_NAME)
         if not rest:
             return name if name else "{}"
         return f"{name}{{{rest}}}"
@@ -112,6 +113,45 @@ class Labels(tuple[str, ...]):
 def escape_label_value(value: str) -> str:
     """Escape a label value as the exposition formats do (backslash, quote, newline)."""
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+_GO_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+    "\\": "\\\\",
+    '"': '\\"',
+}
+
+
+def go_quote(value: str) -> str:
+    """Quote `value` as Go's ``strconv.Quote`` does, which is how Prometheus prints values.
+
+    Printable characters stay as they are (Python's `str.isprintable` and Go's
+    `unicode.IsPrint` both accept letters, marks, numbers, punctuation, symbols and the
+    ASCII space); the rest become ``\\n``-style, ``\\xNN``, ``\\uNNNN`` or ``\\UNNNNNNNN`` escapes.
+    """
+    if value.isprintable() and '"' not in value and "\\" not in value:
+        return f'"{value}"'
+    out = ['"']
+    for ch in value:
+        esc = _GO_ESCAPES.get(ch)
+        if esc is not None:
+            out.append(esc)
+        elif ch.isprintable():
+            out.append(ch)
+        elif (cp := ord(ch)) < 0x80:
+            out.append(f"\\x{cp:02x}")
+        elif cp < 0x10000:
+            out.append(f"\\u{cp:04x}")
+        else:
+            out.append(f"\\U{cp:08x}")
+    out.append('"')
+    return "".join(out)
 
 
 class MatchType(Enum):
@@ -125,7 +165,8 @@ class Matcher:
     """A label matcher. Regular expressions are fully anchored, as in Prometheus.
 
     A matcher on a missing label sees the empty string, so ``{foo=""}`` matches series
-    without `foo` and ``{foo!=""}`` matches series that have it.
+    without `foo` and ``{foo!=""}`` matches series that have it. Regular expressions use
+    RE2 syntax and match like Prometheus 2.x's ``^(?:re)$`` (see `compile_re2`).
     """
 
     __slots__ = ("type", "name", "value", "_re")
@@ -136,10 +177,7 @@ class Matcher:
         self.value = value
         self._re: re.Pattern[str] | None = None
         if type in (MatchType.REGEX, MatchType.NOT_REGEX):
-            try:
-                self._re = re.compile(f"(?s:{value})\\Z")
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+            self._re = compile_re2(value)
 
     @classmethod
     def parse_op(cls, op: str, name: str, value: str) -> Matcher:
@@ -152,7 +190,7 @@ class Matcher:
         if self.type is MatchType.NOT_EQUAL:
             return value != self.value
         assert self._re is not None
-        hit = self._re.match(value) is not None
+        hit = self._re.fullmatch(value) is not None
         return hit if self.type is MatchType.REGEX else not hit
 
     def matches_empty(self) -> bool:
@@ -178,7 +216,7 @@ class Matcher:
         return hash((self.type, self.name, self.value))
 
     def __repr__(self) -> str:
-        return f'{self.name}{self.type.value}"{escape_label_value(self.value)}"'
+        return f"{self.name}{self.type.value}{go_quote(self.value)}"
 
 
 def matches_all(labels: Labels, matchers: Iterable[Matcher]) -> bool:
@@ -186,46 +224,383 @@ def matches_all(labels: Labels, matchers: Iterable[Matcher]) -> bool:
     return all(m.matches(labels.get(m.name)) for m in matchers)
 
 
+# --- regular expressions ---------------------------------------------------------------------
+#
+# Prometheus matches label values with Go's RE2 syntax, fully anchored. Prometheus 2.x (the
+# version DESIGN.md compares against) compiles ``^(?:re)$``, so ``.`` does not match a
+# newline; 3.0 changed this to ``^(?s:re)$``. Python's `re` reads most RE2 patterns the same
+# way; `_RE2Translator` rewrites the constructs it reads differently and rejects those RE2
+# rejects. Known differences left, none of which ordinary label values meet: ``$`` also
+# matches before a final newline; ``\D``, ``\S`` and ``\W`` inside brackets are Unicode-aware;
+# ``(?i)`` folds case by Python's rules; repeat counts above 1000 and ``x{n}+`` are accepted.
+
+#: RE2's Perl classes are ASCII-only (Python's are Unicode-aware).
+_PERL_CLASSES = {"d": "0-9", "s": "\\t\\n\\f\\r ", "w": "0-9A-Za-z_"}
+_POSIX_CLASSES = {
+    "alnum": "0-9A-Za-z",
+    "alpha": "A-Za-z",
+    "ascii": "\\x00-\\x7f",
+    "blank": "\\t ",
+    "cntrl": "\\x00-\\x1f\\x7f",
+    "digit": "0-9",
+    "graph": "!-~",
+    "lower": "a-z",
+    "print": " -~",
+    "punct": "!-/:-@\\[-`{-~",
+    "space": "\\t\\n\\v\\f\\r ",
+    "upper": "A-Z",
+    "word": "0-9A-Za-z_",
+    "xdigit": "0-9A-Fa-f",
+}
+_W = "[0-9A-Za-z_]"
+_WORD_BOUNDARY = f"(?:(?<={_W})(?!{_W})|(?<!{_W})(?={_W}))"
+_NOT_WORD_BOUNDARY = f"(?:(?<={_W})(?={_W})|(?<!{_W})(?!{_W}))"
+_FLAG_GROUP = re.compile(r"\(\?([a-zA-Z]*)(?:(-)([a-zA-Z]*))?([:)])")
+_HEX_BRACES = re.compile(r"\{([0-9A-Fa-f]{1,8})\}")
+_OCTAL = re.compile(r"0[0-7]{0,2}|[1-7][0-7]{1,2}")
+_BAD_LOWER_REPEAT = re.compile(r"\{,[0-9]*\}")
+
+
+def compile_re2(pattern: str) -> re.Pattern[str]:
+    """Compile an RE2 pattern for `re.Pattern.fullmatch`, as Prometheus 2.x anchors it.
+
+    Raises ValueError (with RE2's reason where it differs from Python's) for patterns
+    Prometheus rejects, and for the few RE2 features Python cannot express: ``\\p{…}``
+    Unicode classes, negated POSIX classes ``[[:^alpha:]]`` and the ``U`` (ungreedy) flag.
+    """
+    try:
+        return re.compile(_RE2Translator(pattern).translate())
+    except (re.error, OverflowError) as exc:
+        raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
+
+
+class _RE2Translator:
+    """Rewrites an RE2 pattern into a Python pattern that matches the same strings."""
+
+    def __init__(self, pattern: str) -> None:
+        self.p = pattern
+        self.i = 0
+        self.out: list[str] = []
+        # Per open group, the flag groups opened inside it by ``(?flags)``: RE2 applies
+        # those to the rest of the group; Python only has scoped ``(?flags:…)``.
+        self.groups: list[list[str]] = [[]]
+        self.after_repeat = False
+
+    def fail(self, why: str) -> ValueError:
+        return ValueError(f"invalid regular expression {self.p!r}: {why} at position {self.i}")
+
+    def translate(self) -> str:
+        p = self.p
+        while self.i < len(p):
+            c = p[self.i]
+            repeat = False
+            if c == "\\":
+                self.out.append(self.escape(in_class=False))
+            elif c == "[":
+                self.out.append(self.char_class())
+            elif c == "(":
+                self.open_group()
+            elif c == ")":
+                if len(self.groups) == 1:
+                    raise self.fail("unexpected )")
+                self.out.append(")" * (len(self.groups.pop()) + 1))
+                self.i += 1
+            elif c == "|":
+                opened = self.groups[-1]
+                self.out.append(")" * len(opened) + "|" + "".join(f"(?{f}:" for f in opened))
+                self.i += 1
+            elif c in "*+?":
+                if self.after_repeat and c != "?":
+                    raise self.fail(f"invalid nested repetition operator {c!r}")
+                # A ? right after a repetition makes it lazy, in both syntaxes.
+                repeat = not (self.after_repeat and c == "?")
+                self.out.append(c)
+                self.i += 1
+            elif c == "{" and (m := _BAD_LOWER_REPEAT.match(p, self.i)):
+                self.out.append(re.escape(m.group()))  # RE2 reads {,n} literally
+                self.i = m.end()
+            else:
+                self.out.append(c)
+                self.i += 1
+            self.after_repeat = repeat
+        if len(self.groups) != 1:
+            raise self.fail("missing )")
+        self.out.append(")" * len(self.groups[0]))
+        return "(?:" + "".join(self.out) + ")"
+
+    def open_group(self) -> None:
+        p, i = self.p, self.i
+        if not p.startswith("(?", i):
+            self.out.append("(")
+            self.groups.append([])
+            self.i += 1
+            return
+        if p.startswith("(?P<", i):
+            self.out.append("(?P<")
+            self.groups.append([])
+            self.i += 4
+            return
+        m = _FLAG_GROUP.match(p, i)
+        if not m:
+            raise self.fail(f"invalid or unsupported Perl syntax {p[i : i + 3]!r}")
+        on, minus, off, end = m.group(1), m.group(2), m.group(3) or "", m.group(4)
+        if set(on + off) - set("imsU") or (minus and not off) or (end == ")" and not on + off):
+            raise self.fail(f"invalid or unsupported Perl syntax {m.group()!r}")
+        if "U" in on + off:
+            raise self.fail("the U (ungreedy) flag is not supported")
+        flags = on + (f"-{off}" if off else "")
+        self.out.append(f"(?{flags}:")
+        if end == ":":
+            self.groups.append([])
+        else:
+            self.groups[-1].append(flags)
+        self.i = m.end()
+
+    def escape(self, in_class: bool) -> str:
+        p, i = self.p, self.i
+        if i + 1 >= len(p):
+            raise self.fail("trailing backslash")
+        c = p[i + 1]
+        self.i = i + 2
+        if c in _PERL_CLASSES:
+            return _PERL_CLASSES[c] if in_class else f"[{_PERL_CLASSES[c]}]"
+        if c in "DSW":
+            # Inside a class, Python's Unicode-aware negation is the closest it can express.
+            return f"\\{c}" if in_class else f"[^{_PERL_CLASSES[c.lower()]}]"
+        if c in "afnrtv":
+            return f"\\{c}"
+        if c == "x":
+            if m := _HEX_BRACES.match(p, self.i):
+                self.i = m.end()
+                return self._codepoint(int(m.group(1), 16))
+            if re.match(r"[0-9A-Fa-f]{2}", p[self.i : self.i + 2]):
+                self.i += 2
+                return f"\\x{p[self.i - 2 : self.i]}"
+            raise self.fail("invalid escape sequence \\x")
+        if c.isdigit():
+            m = _OCTAL.match(p, i + 1)
+            if not m:
+                raise self.fail(f"invalid escape sequence \\{c} (backreferences are not RE2)")
+            self.i = m.end()
+            return self._codepoint(int(m.group(), 8))
+        if c == "Q":
+            end = p.find("\\E", self.i)
+            literal = p[self.i :] if end < 0 else p[self.i : end]
+            self.i = len(p) if end < 0 else end + 2
+            return "".join(f"\\{ch}" if not ch.isalnum() else ch for ch in literal)
+        if not in_class:
+            if c == "z":
+                return "\\Z"
+            if c == "A":
+                return "\\A"
+            if c == "b":
+                return _WORD_BOUNDARY
+            if c == "B":
+                return _NOT_WORD_BOUNDARY
+        if c in "pP":
+            raise self.fail("Unicode character classes (\\p, \\P) are not supported")
+        if c.isascii() and not c.isalnum():
+            return f"\\{c}"
+        raise self.fail(f"invalid escape sequence \\{c}")
+
+    def _codepoint(self, cp: int) -> str:
+        if cp > 0x10FFFF:
+            raise self.fail(f"escape sequence out of range ({cp:#x})")
+        return f"\\U{cp:08x}"
+
+    def char_class(self) -> str:
+        p = self.p
+        self.i += 1
+        out = ["["]
+        if self.i < len(p) and p[self.i] == "^":
+            out.append("^")
+            self.i += 1
+        first, prev = True, ""
+        while True:
+            if self.i >= len(p):
+                raise self.fail("missing closing ]")
+            c = p[self.i]
+            piece = c
+            if c == "]" and not first:
+                self.i += 1
+                out.append("]")
+                return "".join(out)
+            if c == "[" and p.startswith("[:", self.i) and (end := p.find(":]", self.i + 2)) > 0:
+                name = p[self.i + 2 : end]
+                if name.startswith("^") and name[1:] in _POSIX_CLASSES:
+                    raise self.fail("negated POSIX classes are not supported")
+                if name not in _POSIX_CLASSES:
+                    raise self.fail(f"invalid character class range [:{name}:]")
+                piece = _POSIX_CLASSES[name]
+                self.i = end + 2
+            elif c == "\\":
+                piece = self.escape(in_class=True)
+            else:
+                # Literal characters Python would read as a nested set or a set operation.
+                if c in "[&~|" or (c == "-" and prev == "-"):
+                    piece = "\\" + c
+                self.i += 1
+            out.append(piece)
+            first, prev = False, c
+
+
+# --- selectors -------------------------------------------------------------------------------
+
+_METRIC_NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME_AT = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_MATCH_OP_AT = re.compile(r"=~|!~|!=|=")
+_SPACE = re.compile(r"\s*")
+#: Words PromQL's lexer reads as keywords, never as a metric name.
+_KEYWORDS = frozenset({"bool", "on", "ignoring", "group_left", "group_right", "atan2"})
+_SIMPLE_ESCAPES = {
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+    "\\": "\\",
+}
+_NUMERIC_ESCAPES = {"x": (2, 16), "u": (4, 16), "U": (8, 16)}
+
+
 def parse_selector(text: str) -> list[Matcher]:
     """Parse a series selector such as ``up{job="node",instance=~"a.*"}`` into matchers.
 
     This is the small selector grammar used by CLI flags and `match[]` parameters inside the
-    database; the PromQL parser in `query/` has its own, complete grammar.
+    database; the PromQL parser in `query/` has its own, complete grammar. Strings are
+    PromQL's: double- or single-quoted with Go escapes, or raw between backticks. Raises
+    ValueError with a message saying what is wrong and where.
     """
-    text = text.strip()
-    m = re.match(r"([a-zA-Z_:][a-zA-Z0-9_:]*)?\s*(\{.*\})?\Z", text, re.S)
-    if not m or (m.group(1) is None and m.group(2) is None):
-        raise ValueError(f"invalid series selector {text!r}")
-    matchers: list[Matcher] = []
-    if m.group(1):
-        matchers.append(Matcher(MatchType.EQUAL, METRIC_NAME, m.group(1)))
-    body = (m.group(2) or "{}")[1:-1]
-    pos = 0
-    item = re.compile(
-        r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"\s*(,|\Z)', re.S
-    )
-    while pos < len(body):
-        im = item.match(body, pos)
-        if not im:
-            raise ValueError(f"invalid series selector {text!r} near {body[pos:]!r}")
-        value = _unescape(im.group(3))
-        matchers.append(Matcher(MatchType(im.group(2)), im.group(1), value))
-        pos = im.end()
-    if not matchers or all(mt.matches_empty() for mt in matchers):
-        raise ValueError(f"selector {text!r} must contain at least one non-empty matcher")
-    return matchers
+    p = _SelectorParser(text)
+    return p.parse()
 
 
-def _unescape(s: str) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(s):
-        c = s[i]
-        if c == "\\" and i + 1 < len(s):
-            nxt = s[i + 1]
-            out.append({"n": "\n", "t": "\t", "\\": "\\", '"': '"'}.get(nxt, "\\" + nxt))
-            i += 2
-        else:
-            out.append(c)
-            i += 1
-    return "".join(out)
+class _SelectorParser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+
+    def fail(self, why: str) -> ValueError:
+        return ValueError(f"invalid series selector {self.text!r}: {why} at position {self.pos}")
+
+    def skip_space(self) -> None:
+        m = _SPACE.match(self.text, self.pos)
+        assert m is not None
+        self.pos = m.end()
+
+    def peek(self) -> str:
+        return self.text[self.pos : self.pos + 1]
+
+    def parse(self) -> list[Matcher]:
+        matchers: list[Matcher] = []
+        self.skip_space()
+        name = ""
+        if m := _METRIC_NAME_RE.match(self.text, self.pos):
+            name = m.group()
+            if name in _KEYWORDS:
+                raise self.fail(f"{name!r} is a keyword, not a metric name")
+            matchers.append(Matcher(MatchType.EQUAL, METRIC_NAME, name))
+            self.pos = m.end()
+            self.skip_space()
+        if self.peek() == "{":
+            self.pos += 1
+            matchers += self.label_matchers()
+        elif not name:
+            raise self.fail("expected a metric name or '{'")
+        self.skip_space()
+        if self.pos != len(self.text):
+            raise self.fail(f"unexpected {self.text[self.pos:]!r}")
+        if name and any(m.name == METRIC_NAME for m in matchers[1:]):
+            raise self.fail(f"metric name must not be set twice: {name!r} and __name__")
+        if all(m.matches_empty() for m in matchers):
+            raise self.fail("a selector needs at least one matcher that rejects empty values")
+        return matchers
+
+    def label_matchers(self) -> list[Matcher]:
+        out: list[Matcher] = []
+        while True:
+            self.skip_space()
+            if self.peek() == "}":
+                self.pos += 1
+                return out
+            m = _LABEL_NAME_AT.match(self.text, self.pos)
+            if not m:
+                raise self.fail("expected a label name or '}'")
+            label = m.group()
+            self.pos = m.end()
+            self.skip_space()
+            op = _MATCH_OP_AT.match(self.text, self.pos)
+            if not op:
+                raise self.fail(f"expected a match operator after {label!r}")
+            self.pos = op.end()
+            self.skip_space()
+            value = self.string()
+            try:
+                out.append(Matcher(MatchType(op.group()), label, value))
+            except ValueError as exc:
+                raise ValueError(f"invalid series selector {self.text!r}: {exc}") from None
+            self.skip_space()
+            if self.peek() == ",":
+                self.pos += 1
+            elif self.peek() != "}":
+                raise self.fail("expected ',' or '}'")
+
+    def string(self) -> str:
+        text, start = self.text, self.pos
+        quote = self.peek()
+        if quote not in ('"', "'", "`"):
+            raise self.fail("expected a quoted string")
+        if quote == "`":
+            end = text.find("`", start + 1)
+            if end < 0:
+                raise self.fail("unterminated raw string")
+            self.pos = end + 1
+            return text[start + 1 : end]
+        out = bytearray()
+        i = start + 1
+        while True:
+            if i >= len(text) or text[i] == "\n":
+                self.pos = i
+                raise self.fail("unterminated quoted string")
+            c = text[i]
+            if c == quote:
+                break
+            if c != "\\":
+                out += c.encode("utf-8", "surrogatepass")
+                i += 1
+                continue
+            e = text[i + 1 : i + 2]
+            self.pos = i
+            if e in _SIMPLE_ESCAPES:
+                out += _SIMPLE_ESCAPES[e].encode()
+                i += 2
+            elif e == quote:
+                out += e.encode()
+                i += 2
+            elif e and (e in _NUMERIC_ESCAPES or e in "01234567"):
+                digits, base = _NUMERIC_ESCAPES.get(e, (3, 8))
+                first = i + 1 if base == 8 else i + 2
+                code = text[first : first + digits]
+                valid = "01234567" if base == 8 else "0123456789abcdefABCDEF"
+                if len(code) != digits or any(ch not in valid for ch in code):
+                    raise self.fail(f"invalid escape sequence {text[i : first + digits]!r}")
+                n = int(code, base)
+                if e in "uU":
+                    if n > 0x10FFFF or 0xD800 <= n < 0xE000:
+                        raise self.fail(f"invalid Unicode code point {code!r}")
+                    out += chr(n).encode()
+                elif n > 255:
+                    raise self.fail(f"octal escape {code!r} is above 255")
+                else:
+                    out.append(n)  # \x and octal escapes are bytes, as in Go
+                i = first + digits
+            else:
+                raise self.fail(f"unknown escape sequence {text[i : i + 2]!r}")
+        self.pos = i + 1
+        try:
+            return out.decode("utf-8")
+        except UnicodeDecodeError:
+            self.pos = start
+            raise self.fail("string is not valid UTF-8") from None

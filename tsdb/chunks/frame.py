@@ -20,7 +20,8 @@ Encoding (see ``tsdb/docs/format/frame.md`` for the bytes):
 * the whole body is zstd-compressed and carries a CRC32.
 
 Integer arithmetic on timestamps and mantissas wraps modulo 2**64 on both sides, so any
-int64 timestamps, in any order, round-trip.
+int64 timestamps, in any order, round-trip. The decoder checks every header field, the
+checksum and the body's structure, and reports any damage as `CorruptionError` only.
 """
 
 from __future__ import annotations
@@ -552,38 +553,46 @@ def _decode_values(b: _Body) -> F64:
     if n:
         raw[layout.starts] = b.first_vals
         layout.put_rest(raw, b.rest_vals)
-    all_modes = (MODE_XOR, MODE_DECIMAL_DELTA, MODE_DECIMAL_DOD)
-    present = [m for m in all_modes if (b.modes == m).any()]
-    values = np.empty(n, dtype=np.float64)
-    for m in present:
-        sel = b.modes == m
-        whole = len(present) == 1
-        emask = None if whole else layout.elements(sel)
-        sub = raw if emask is None else raw[emask]
-        sub_counts = counts if emask is None else counts[sel]
-        sub_starts = _offsets(sub_counts)[:-1]
-        if m == MODE_XOR:
-            _segmented_xor_accumulate_(sub, sub_starts)
-            out = sub.view(np.float64)
-        else:
-            mant = _unzigzag_(sub)
-            if m == MODE_DECIMAL_DOD:
-                first = mant[sub_starts]
-                mant[sub_starts] = 0
-                _segmented_cumsum_(mant, sub_starts)  # deltas; 0 at each series' start
-                mant[sub_starts] = first
-            _segmented_cumsum_(mant, sub_starts)
-            out = mant.astype(np.float64)
-            exps = b.exps[sel]
-            if int(exps.min()) == int(exps.max()):
-                if exps[0]:
-                    out /= _POW10[exps[0]]
-            else:
-                out /= np.repeat(_POW10[exps], sub_counts)
-        if emask is None:
-            return out
-        values[emask] = out
+    sel = {m: b.modes == m for m in (MODE_XOR, MODE_DECIMAL_DELTA, MODE_DECIMAL_DOD)}
+    size = {m: int(counts[s].sum()) for m, s in sel.items()}
+    # The mode with the most samples is decoded in place over the whole column, as if every
+    # series used it; the others are gathered first, decoded apart and written over it.
+    base = max(size, key=lambda m: size[m])
+    others = []
+    for m in size:
+        if m != base and size[m]:
+            emask = layout.elements(sel[m])
+            others.append((m, emask, raw[emask]))
+    values = _decode_mode(base, raw, counts, b.exps[sel[base]], b.exps)
+    for m, emask, sub in others:
+        values[emask] = _decode_mode(m, sub, counts[sel[m]], b.exps[sel[m]], b.exps[sel[m]])
     return values
+
+
+def _decode_mode(mode: int, raw: U64, counts: I64, own_exps: U8, exps: U8) -> F64:
+    """Decode, in place, the value column of series that all use `mode`.
+
+    `exps` are the series' exponents; `own_exps` those of the series that really use
+    `mode` (the others' values are overwritten by the caller).
+    """
+    starts = _offsets(counts)[:-1]
+    if mode == MODE_XOR:
+        _segmented_xor_accumulate_(raw, starts)
+        return raw.view(np.float64)
+    mant = _unzigzag_(raw)
+    if mode == MODE_DECIMAL_DOD:
+        first = mant[starts]
+        mant[starts] = 0
+        _segmented_cumsum_(mant, starts)  # deltas; 0 at each series' start
+        mant[starts] = first
+    _segmented_cumsum_(mant, starts)
+    out = mant.astype(np.float64)
+    if len(own_exps) and int(own_exps.min()) == int(own_exps.max()):
+        if own_exps[0]:
+            out /= _POW10[own_exps[0]]
+    elif len(own_exps):
+        out /= np.repeat(_POW10[exps], counts)
+    return out
 
 
 def _open(buf: bytes | bytearray | memoryview, where: str) -> tuple[memoryview, int]:
