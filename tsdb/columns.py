@@ -91,23 +91,14 @@ def concat_columns(parts: list[SampleColumns]) -> SampleColumns:
     )
 
 
-def gather_series(
-    frame_ids: I64, counts: I64, ts: I64, vals: F64, wanted: I64
-) -> SampleColumns | None:
-    """From decoded frame columns holding series `frame_ids` (sorted, ``counts[i]`` samples
-    each), take the samples of the series in `wanted` (sorted); None if none is there."""
+def find_positions(frame_ids: I64, wanted: I64) -> tuple[I64, I64]:
+    """Positions in `frame_ids` (sorted) of the elements of `wanted` (sorted) found there,
+    and those elements."""
     pos = np.searchsorted(frame_ids, wanted)
     inside = pos < len(frame_ids)
     hit = np.zeros(len(wanted), dtype=bool)
     hit[inside] = frame_ids[pos[inside]] == wanted[inside]
-    if not hit.any():
-        return None
-    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
-    np.cumsum(counts, out=offsets[1:])
-    sel = pos[hit]
-    lengths = counts[sel]
-    idx = ranges(offsets[sel], lengths)
-    return SampleColumns(np.repeat(wanted[hit], lengths), ts[idx], vals[idx])
+    return pos[hit].astype(np.int64), wanted[hit]
 
 
 def any_in_range(sorted_ids: I64, lo: int, hi: int) -> bool:

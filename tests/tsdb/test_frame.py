@@ -475,3 +475,33 @@ def test_every_body_truncation_with_valid_checksum_is_rejected() -> None:
         for end in range(len(body)):
             assert_rejected(reframe(body[:end]))
         assert_rejected(reframe(body + b"\x00"))
+
+
+@given(
+    st.lists(st.integers(1, 40), min_size=1, max_size=12),
+    st.data(),
+)
+def test_selective_decode_equals_slicing_the_full_decode(counts: list[int], data: st.DataObject) -> None:
+    rng = np.random.default_rng(len(counts) * 7919 + sum(counts))
+    c = np.array(counts, dtype=np.int64)
+    n = int(c.sum())
+    ts = np.cumsum(rng.integers(1, 30_000, n)).astype(np.int64)
+    kinds = rng.integers(0, 3, len(c))
+    vals = np.concatenate(
+        [
+            np.cumsum(rng.integers(0, 9, k)).astype(np.float64) if kind == 0
+            else np.round(rng.random(k) * 100, 2) if kind == 1
+            else rng.random(k)
+            for k, kind in zip(counts, kinds)
+        ]
+    )
+    frame = encode_frame(c, ts, vals)
+    full = decode_frame(frame)
+    chosen = sorted(data.draw(st.sets(st.integers(0, len(c) - 1))))
+    select = np.array(chosen, dtype=np.int64)
+    part = decode_frame(frame, select=select)
+    offsets = full.offsets()
+    idx = np.concatenate([np.arange(offsets[i], offsets[i + 1]) for i in chosen]) if chosen else np.zeros(0, dtype=np.int64)
+    assert part.counts.tolist() == c[select].tolist()
+    assert part.timestamps.tolist() == full.timestamps[idx].tolist()
+    assert part.values.view(np.uint64).tolist() == full.values[idx].view(np.uint64).tolist()

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..chunks.frame import decode_frame
-from ..columns import SampleColumns, any_in_range, concat_columns, gather_series
+from ..columns import SampleColumns, any_in_range, concat_columns, find_positions
 from ..errors import CorruptionError
 from ..filenames import BLOCK_CHUNKS, BLOCK_INDEX, BLOCK_META, BLOCK_TOMBSTONES, TMP_SUFFIX
 from ..model import Labels, Matcher
@@ -111,10 +111,11 @@ class BlockReader:
             frame_ids = frames.series[s0 : s0 + int(rows["series_count"][i])].astype(np.int64)
             if not any_in_range(ids, int(frame_ids[0]), int(frame_ids[-1])):
                 continue
-            d = decode_frame(self._frame_bytes(i), where=f"{where} frame {i}")
-            got = gather_series(frame_ids, d.counts, d.timestamps, d.values, ids)
-            if got is not None:
-                parts.append(got)
+            positions, found = find_positions(frame_ids, ids)
+            if not len(found):
+                continue
+            d = decode_frame(self._frame_bytes(i), where=f"{where} frame {i}", select=positions)
+            parts.append(SampleColumns(np.repeat(found, d.counts), d.timestamps, d.values))
         cols = concat_columns(parts)
         if len(cols):
             m = (cols.timestamps >= mint) & (cols.timestamps <= maxt)

@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 import zstandard
 
+from ..columns import ranges
 from ..errors import CorruptionError
 
 I64 = npt.NDArray[np.int64]
@@ -236,8 +237,12 @@ def _put_column(dst: U8, pos: int, u: U64) -> int:
     return pos
 
 
-def _get_column(body: memoryview, pos: int, n: int) -> tuple[U64, int, int]:
-    """Read a column of `n` elements at `pos`; return it, the position after it and its width."""
+def _column_planes(body: memoryview, pos: int, n: int) -> tuple[U8 | None, int, int]:
+    """Locate a column of `n` elements at `pos` without unshuffling it.
+
+    Returns its byte planes as a (width, n) view (None for width 0), the position after it
+    and its width.
+    """
     if pos >= len(body):
         raise ValueError(f"column of {n} elements starts at {pos}, past the end ({len(body)})")
     width = body[pos]
@@ -245,19 +250,34 @@ def _get_column(body: memoryview, pos: int, n: int) -> tuple[U64, int, int]:
     if width > 8:
         raise ValueError(f"column at {pos - 1} has width {width}, more than 8")
     if width == 0:
-        return np.zeros(n, dtype=np.uint64), pos, 0
+        return None, pos, 0
     size = n * width
     if pos + size > len(body):
         raise ValueError(
             f"column of {n} x {width} bytes at {pos} overruns the {len(body)}-byte body"
         )
     planes = np.frombuffer(body, dtype=np.uint8, count=size, offset=pos).reshape(width, n)
-    if width == 1:
-        return planes[0].astype(np.uint64), pos + size, 1
-    out = np.zeros((n, 8), dtype=np.uint8)
-    for j in range(width):
-        out[:, j] = planes[j]
-    return out.view("<u8").reshape(n).astype(np.uint64, copy=False), pos + size, width
+    return planes, pos + size, width
+
+
+def _unshuffle(planes: U8 | None, n: int, idx: I64 | None = None) -> U64:
+    """The elements of a column (all, or those at `idx`) from its byte planes."""
+    m = n if idx is None else len(idx)
+    if planes is None:
+        return np.zeros(m, dtype=np.uint64)
+    if planes.shape[0] == 1:
+        row = planes[0] if idx is None else planes[0][idx]
+        return row.astype(np.uint64)
+    out = np.zeros((m, 8), dtype=np.uint8)
+    for j in range(planes.shape[0]):
+        out[:, j] = planes[j] if idx is None else planes[j][idx]
+    return out.view("<u8").reshape(m).astype(np.uint64, copy=False)
+
+
+def _get_column(body: memoryview, pos: int, n: int) -> tuple[U64, int, int]:
+    """Read a column of `n` elements at `pos`; return it, the position after it and its width."""
+    planes, end, width = _column_planes(body, pos, n)
+    return _unshuffle(planes, n), end, width
 
 
 # --- encoding --------------------------------------------------------------------------
@@ -497,7 +517,9 @@ class _Body:
     widths: tuple[int, ...]
 
 
-def _read_body(body: memoryview) -> _Body:
+def _read_body(body: memoryview, select: I64 | None = None) -> _Body:
+    """Read and check the columns; with `select` (sorted series positions), keep only the
+    columns' entries of those series, so that decoding costs what they hold."""
     s, n = _BODY_HEAD.unpack_from(body)
     pos = _BODY_HEAD.size
     if s > n or (n and not s):
@@ -512,7 +534,7 @@ def _read_body(body: memoryview) -> _Body:
         raise ValueError(f"series counts do not add up to the sample count {n}")
     layout = _Layout(counts, n)
     first_ts, pos, w_first_ts = _get_column(body, pos, s)
-    ts_dods, pos, w_dods = _get_column(body, pos, n - s)
+    dod_planes, pos, w_dods = _column_planes(body, pos, n - s)
     if pos + 2 * s > len(body):
         raise ValueError(f"value modes of {s} series overrun the {len(body)}-byte body")
     modes = np.frombuffer(body, dtype=np.uint8, count=s, offset=pos)
@@ -524,11 +546,38 @@ def _read_body(body: memoryview) -> _Body:
         if int(exps.max()) > MAX_DECIMAL_EXP or exps[modes == MODE_XOR].any():
             raise ValueError("decimal exponent out of range or set on an XOR series")
     first_vals, pos, w_first_vals = _get_column(body, pos, s)
-    rest_vals, pos, w_rest_vals = _get_column(body, pos, n - s)
+    rest_planes, pos, w_rest_vals = _column_planes(body, pos, n - s)
     if pos != len(body):
         raise ValueError(f"{len(body) - pos} bytes left over after the last column")
     widths = (w_counts, w_first_ts, w_dods, w_first_vals, w_rest_vals)
-    return _Body(layout, first_ts, ts_dods, modes, exps, first_vals, rest_vals, widths)
+    if select is None:
+        return _Body(
+            layout,
+            first_ts,
+            _unshuffle(dod_planes, n - s),
+            modes,
+            exps,
+            first_vals,
+            _unshuffle(rest_planes, n - s),
+            widths,
+        )
+    if len(select) and (int(select[0]) < 0 or int(select[-1]) >= s):
+        raise IndexError(f"series positions {select} outside the frame's {s} series")
+    sel_counts = counts[select]
+    # The k-th sample (k >= 1) of series j sits at starts[j] - j + k - 1 in "rest" columns.
+    rest_idx = ranges(layout.starts[select] - select, sel_counts - 1)
+    firsts = np.cumsum(_unzigzag_(first_ts.copy()))[select]
+    sel_first_ts = _zigzag_(np.diff(firsts, prepend=np.int64(0)))
+    return _Body(
+        _Layout(sel_counts, int(sel_counts.sum())),
+        sel_first_ts,
+        _unshuffle(dod_planes, n - s, rest_idx),
+        modes[select],
+        exps[select],
+        first_vals[select],
+        _unshuffle(rest_planes, n - s, rest_idx),
+        widths,
+    )
 
 
 def _decode_timestamps(b: _Body) -> I64:
@@ -623,14 +672,19 @@ def _open(buf: bytes | bytearray | memoryview, where: str) -> tuple[memoryview, 
     return memoryview(body), len(payload)
 
 
-def decode_frame(buf: bytes | bytearray | memoryview, where: str = "frame") -> DecodedFrame:
+def decode_frame(
+    buf: bytes | bytearray | memoryview, where: str = "frame", select: I64 | None = None
+) -> DecodedFrame:
     """Decode a frame; raise `CorruptionError` naming `where` if it fails its checks.
 
+    With `select`, a sorted array of series positions in the frame, only those series are
+    decoded (the result holds just them, in that order): the whole payload is still
+    decompressed and checked, but the integration work is proportional to the selection.
     The returned arrays are new and owned by the caller.
     """
     body, _ = _open(buf, where)
     try:
-        b = _read_body(body)
+        b = _read_body(body, select)
         return DecodedFrame(b.layout.counts, _decode_timestamps(b), _decode_values(b))
     except (ValueError, IndexError, struct.error) as exc:
         raise CorruptionError(where, f"undecodable frame: {exc}") from None

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..chunks.frame import decode_frame, encode_frame
-from ..columns import SampleColumns, any_in_range, concat_columns, gather_series, sort_dedup
+from ..columns import SampleColumns, any_in_range, concat_columns, find_positions, sort_dedup
 from ..model import MAX_TIME, MIN_TIME
 
 I64 = npt.NDArray[np.int64]
@@ -86,12 +86,13 @@ class StoreSnapshot:
             frame_refs = frame.refs.astype(np.int64)
             if not any_in_range(wanted, int(frame_refs[0]), int(frame_refs[-1])):
                 continue
-            d = decode_frame(frame.data, where="head frame")
-            got = gather_series(frame_refs, d.counts, d.timestamps, d.values, wanted)
-            if got is not None:
-                parts_r.append(got.refs)
-                parts_t.append(got.timestamps)
-                parts_v.append(got.values)
+            positions, found = find_positions(frame_refs, wanted)
+            if not len(found):
+                continue
+            d = decode_frame(frame.data, where="head frame", select=positions)
+            parts_r.append(np.repeat(found, d.counts))
+            parts_t.append(d.timestamps)
+            parts_v.append(d.values)
         if len(self.log_refs):
             lmask = np.isin(self.log_refs, wanted)
             if lmask.any():
