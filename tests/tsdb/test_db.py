@@ -98,7 +98,7 @@ def test_overlapping_blocks_are_merged(db_path: str) -> None:
 
     labels = series_labels(2)
     with DB.open(db_path) as db:
-        written = fill(db, labels, T0, T0 + 4 * HOUR, step=10 * STEP)
+        written = fill(db, labels, T0, T0 + 4 * HOUR + 1, step=10 * STEP)
         db.flush_head()
     # Backfill one extra series into the same range.
     extra = Labels({"__name__": "backfilled"})

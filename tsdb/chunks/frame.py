@@ -267,7 +267,8 @@ def _unshuffle(planes: U8 | None, n: int, idx: I64 | None = None) -> U64:
         return np.zeros(m, dtype=np.uint64)
     if planes.shape[0] == 1:
         row = planes[0] if idx is None else planes[0][idx]
-        return row.astype(np.uint64)
+        widened: U64 = row.astype(np.uint64)
+        return widened
     out = np.zeros((m, 8), dtype=np.uint8)
     for j in range(planes.shape[0]):
         out[:, j] = planes[j] if idx is None else planes[j][idx]
