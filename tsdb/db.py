@@ -25,6 +25,7 @@ from .block.meta import is_ulid
 from .block.reader import BlockReader
 from .block.writer import BlockWriteOptions, write_block
 from .columns import SampleColumns, concat_columns
+from .compaction_plan import plan_compaction
 from .errors import ClosedError, CorruptionError, TSDBError
 from .filenames import DELETING_SUFFIX, LOCK_FILE, QUARANTINE_DIR, TMP_SUFFIX, WAL_DIR
 from .head.appender import HeadAppender
@@ -339,40 +340,16 @@ class DB:
 
     # -- block compaction ------------------------------------------------------------------
     def plan_compaction(self) -> list[list[BlockReader]]:
-        """Groups of blocks to merge: overlapping blocks first, then complete windows."""
+        """Groups of blocks to merge next (see `compaction_plan.plan_compaction`)."""
         with self._blocks_lock:
             blocks = list(self.blocks)
-        if len(blocks) < 2:
-            return []
-        # Overlaps (backfill into an existing range): merge every overlapping run.
-        groups: list[list[BlockReader]] = []
-        run = [blocks[0]]
-        run_max = blocks[0].maxt
-        for b in blocks[1:]:
-            if b.mint < run_max:
-                run.append(b)
-                run_max = max(run_max, b.maxt)
-            else:
-                if len(run) > 1:
-                    groups.append(run)
-                run, run_max = [b], b.maxt
-        if len(run) > 1:
-            groups.append(run)
-        if groups:
-            return groups
-        newest = max(max(b.maxt for b in blocks), self.head.mint if self.head.mint <= self.head.maxt else 0)
-        for rng in self.options.compaction_ranges_ms[1:]:
-            windows: dict[int, list[BlockReader]] = {}
-            for b in blocks:
-                w = b.mint // rng
-                if b.maxt <= (w + 1) * rng and b.maxt - b.mint < rng:
-                    windows.setdefault(w, []).append(b)
-            for w, members in sorted(windows.items()):
-                if len(members) >= 2 and newest >= (w + 1) * rng:
-                    groups.append(members)
-            if groups:
-                return groups
-        return []
+        newest = max((b.maxt for b in blocks), default=0)
+        if self.head.mint <= self.head.maxt:
+            newest = max(newest, self.head.mint)
+        groups = plan_compaction(
+            [(b.mint, b.maxt) for b in blocks], self.options.compaction_ranges_ms, newest
+        )
+        return [[blocks[i] for i in g] for g in groups]
 
     def _compact_blocks(self) -> None:
         for _ in range(64):

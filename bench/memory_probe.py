@@ -1,0 +1,129 @@
+"""Child process of `bench.memory`: fill a fresh head, print what it cost as JSON.
+
+Run as ``python -m bench.memory_probe --series N --scrapes K --workdir DIR [--tracemalloc]``.
+The values are generated before the baseline is taken and kept alive to the end, so the
+difference holds only what the database keeps: label sets, series registry, postings,
+samples, WAL buffers. The label sets are built after the baseline (the head keeps them,
+as it keeps a scrape's), and this process drops its own references to them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gc
+import json
+import os
+import shutil
+import sys
+import tempfile
+import tracemalloc
+
+import psutil
+
+from vigilops.tsdb.db import DB
+
+from .synth import Fleet
+
+
+def _rss() -> int:
+    gc.collect()
+    return int(psutil.Process().memory_info().rss)
+
+
+def _rss_after_trim() -> int:
+    """Resident set after asking glibc to hand freed heap pages back (diagnostic: how
+    much of the figure is freed-but-kept allocator memory). -1 without glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        return -1
+    return _rss()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.memory_probe")
+    ap.add_argument("--series", type=int, required=True)
+    ap.add_argument("--scrapes", type=int, required=True)
+    ap.add_argument("--step", type=float, default=15.0)
+    ap.add_argument("--workdir", required=True)
+    ap.add_argument("--tracemalloc", action="store_true")
+    ap.add_argument("--tune-malloc", action="store_true",
+                    help="pin glibc's thresholds first, as `vigilops server` does at start")
+    args = ap.parse_args(argv)
+    tuned = False
+    if args.tune_malloc:
+        try:
+            from vigilops.malloc_tuning import tune_malloc
+        except ImportError:
+            pass
+        else:
+            tuned = tune_malloc()
+
+    fleet = Fleet(args.series, step_s=args.step)
+    ts = fleet.timestamps(args.scrapes).tolist()
+    values = fleet.advance(args.scrapes)
+    rows = [values[i] for i in range(args.scrapes)]
+    os.makedirs(args.workdir, exist_ok=True)
+    path = tempfile.mkdtemp(prefix="memory-", dir=args.workdir)
+    try:
+        db = DB.open(path)
+        try:
+            rss0 = _rss()
+            if args.tracemalloc:
+                tracemalloc.start(8)
+            labels = fleet.label_sets()
+            app = db.appender()
+            refs = app.refs(labels)
+            app.commit()
+            del labels, app
+            rss1 = _rss()
+            traced1 = tracemalloc.get_traced_memory()[0] if args.tracemalloc else 0
+            appended = 0
+            checkpoints = []
+            for k, (t, row) in enumerate(zip(ts, rows), 1):
+                a = db.appender()
+                a.append(refs, t, row)
+                appended += a.commit().appended
+                if k % max(1, args.scrapes // 4) == 0 and k != args.scrapes:
+                    checkpoints.append({"scrapes": k, "rss_delta_bytes": _rss() - rss0})
+            rss2 = _rss()
+            rss3 = _rss_after_trim()
+            result: dict[str, object] = {
+                "series": args.series,
+                "scrapes": args.scrapes,
+                "samples_appended": appended,
+                "head_series": db.head.num_series(),
+                "malloc_tuned": tuned,
+                "rss_baseline_bytes": rss0,
+                "rss_after_series_bytes": rss1,
+                "rss_after_samples_bytes": rss2,
+                "rss_after_malloc_trim_bytes": rss3,
+                "checkpoints": checkpoints,
+            }
+            if args.tracemalloc:
+                traced2 = tracemalloc.get_traced_memory()[0]
+                snap = tracemalloc.take_snapshot()
+                tracemalloc.stop()
+                top = snap.statistics("lineno")[:12]
+                result["traced_after_series_bytes"] = traced1
+                result["traced_after_samples_bytes"] = traced2
+                result["traced_top"] = [
+                    {
+                        "where": f"{os.path.relpath(s.traceback[0].filename)}:{s.traceback[0].lineno}",
+                        "bytes": s.size,
+                        "blocks": s.count,
+                    }
+                    for s in top
+                ]
+        finally:
+            db.close()
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+    json.dump(result, sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
