@@ -91,6 +91,31 @@ def concat_columns(parts: list[SampleColumns]) -> SampleColumns:
     )
 
 
+def concat_time_ordered(parts: list[tuple[I64, I64, I64, F64]]) -> SampleColumns:
+    """Join frame extracts into columns sorted by (id, t) without sorting samples.
+
+    Each part is (ids ascending, per-id sample counts, timestamps, values), and for any id
+    the parts come in time order with disjoint time ranges (a block's frames: one per time
+    slice). Only the runs are ordered (a stable sort of one entry per id per part), then
+    the samples are gathered once.
+    """
+    parts = [p for p in parts if len(p[0])]
+    if not parts:
+        return SampleColumns.empty()
+    if len(parts) == 1:
+        ids, counts, ts, vals = parts[0]
+        return SampleColumns(np.repeat(ids, counts), ts, vals)
+    run_ids = np.concatenate([p[0] for p in parts])
+    run_len = np.concatenate([p[1] for p in parts])
+    run_start = np.zeros(len(run_len), dtype=np.int64)
+    np.cumsum(run_len[:-1], out=run_start[1:])
+    order = np.argsort(run_ids, kind="stable")
+    idx = ranges(run_start[order], run_len[order])
+    ts = np.concatenate([p[2] for p in parts])[idx]
+    vals = np.concatenate([p[3] for p in parts])[idx]
+    return SampleColumns(np.repeat(run_ids[order], run_len[order]), ts, vals)
+
+
 def find_positions(frame_ids: I64, wanted: I64) -> tuple[I64, I64]:
     """Positions in `frame_ids` (sorted) of the elements of `wanted` (sorted) found there,
     and those elements."""

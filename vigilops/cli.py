@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import __version__
+from . import __version__, check_cli
 
 
 def _add_tsdb_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -68,11 +68,15 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--log.level", dest="log_level", default="info")
 
     _add_tsdb_commands(sub)
+    check_cli.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .malloc_tuning import tune_malloc
+
+    tune_malloc()
     if args.command == "server":
         from .server import run_server
 
@@ -81,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import tsdb_cli
 
         return tsdb_cli.run(args)
+    if args.command == "check":
+        return check_cli.run(args)
     raise AssertionError(args.command)
 
 

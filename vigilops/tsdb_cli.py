@@ -32,6 +32,7 @@ def parse_time_ms(text: str) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from vigilops.tsdb.db import DBOptions
     from vigilops.tsdb.errors import InputParseError
     from vigilops.tsdb.importer import import_openmetrics
 
@@ -45,7 +46,9 @@ def _import(args: argparse.Namespace) -> int:
         return 1
     try:
         with source:
-            report = import_openmetrics(source, args.data_dir, block_ms)
+            # With --compact, write the layout compaction would end with right away.
+            ranges = DBOptions().compaction_ranges_ms if args.compact else ()
+            report = import_openmetrics(source, args.data_dir, block_ms, compaction_ranges_ms=ranges)
     except InputParseError as exc:
         where = f"{args.file}:{exc.line}: " if exc.line else f"{args.file}: "
         print(f"error: {where}{exc.message}", file=sys.stderr)

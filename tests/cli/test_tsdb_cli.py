@@ -173,3 +173,26 @@ def test_import_rejects_malformed_input_with_line_numbers(tmp_path, text: str, l
     assert f"bad.om:{line}:" in out.stderr
     assert message in out.stderr
     assert not os.path.exists(data) or not [n for n in os.listdir(data) if len(n) == 26]
+
+
+def test_import_with_compact_writes_what_compaction_would(tmp_path, dataset: str) -> None:  # type: ignore[no-untyped-def]
+    direct = str(tmp_path / "direct")
+    stepwise = str(tmp_path / "stepwise")
+    assert run([*VIGILOPS, "tsdb", "import", "openmetrics", dataset, direct, "--compact"]).returncode == 0
+    assert run([*VIGILOPS, "tsdb", "import", "openmetrics", dataset, stepwise]).returncode == 0
+    assert run([*VIGILOPS, "tsdb", "compact", stepwise]).returncode == 0
+
+    def layout(path: str) -> list[tuple[int, int, int]]:
+        import json
+
+        out = []
+        for name in os.listdir(path):
+            if len(name) == 26:
+                with open(os.path.join(path, name, "meta.json")) as f:
+                    m = json.load(f)
+                out.append((m["minTime"], m["maxTime"], m["compaction"]["level"]))
+        return sorted(out)
+
+    assert layout(direct) == layout(stepwise)
+    assert any(level > 1 for _, _, level in layout(direct))
+    assert run([*VIGILOPS, "tsdb", "dump", direct]).stdout == run([*VIGILOPS, "tsdb", "dump", stepwise]).stdout

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..chunks.frame import decode_frame
-from ..columns import SampleColumns, any_in_range, concat_columns, find_positions
+from ..columns import SampleColumns, any_in_range, concat_time_ordered, find_positions
 from ..errors import CorruptionError
 from ..filenames import BLOCK_CHUNKS, BLOCK_INDEX, BLOCK_META, BLOCK_TOMBSTONES, TMP_SUFFIX
 from ..model import Labels, Matcher
@@ -105,7 +105,7 @@ class BlockReader:
         rows = frames.rows
         where = os.path.join(self.path, BLOCK_CHUNKS)
         overlap = np.flatnonzero((rows["maxt"] >= mint) & (rows["mint"] <= maxt))
-        parts: list[SampleColumns] = []
+        parts: list[tuple[I64, I64, I64, npt.NDArray[np.float64]]] = []
         for i in overlap.tolist():
             s0 = int(rows["series_start"][i])
             frame_ids = frames.series[s0 : s0 + int(rows["series_count"][i])].astype(np.int64)
@@ -115,8 +115,9 @@ class BlockReader:
             if not len(found):
                 continue
             d = decode_frame(self._frame_bytes(i), where=f"{where} frame {i}", select=positions)
-            parts.append(SampleColumns(np.repeat(found, d.counts), d.timestamps, d.values))
-        cols = concat_columns(parts)
+            parts.append((found, d.counts, d.timestamps, d.values))
+        # Frames of one series never overlap in time and come in time order.
+        cols = concat_time_ordered(parts)
         if len(cols):
             m = (cols.timestamps >= mint) & (cols.timestamps <= maxt)
             if not m.all():

@@ -54,6 +54,7 @@ def order_series(labels: Sequence[Labels], cols: SampleColumns) -> tuple[list[La
 
     `cols` is sorted by (ref, t) and `labels[i]` belongs to its i-th distinct ref; the result
     is sorted by (series id, t) with ids that are positions in the returned label list.
+    Columns already in label order are renumbered without copying samples.
     """
     refs, starts = cols.series_bounds()
     if len(refs) != len(labels):
@@ -61,33 +62,39 @@ def order_series(labels: Sequence[Labels], cols: SampleColumns) -> tuple[list[La
     order = sorted(range(len(labels)), key=labels.__getitem__)
     order_arr = np.asarray(order, dtype=np.int64)
     counts = np.diff(starts)
-    idx = ranges(starts[:-1][order_arr], counts[order_arr])
     new_ids = np.repeat(np.arange(len(order), dtype=np.int64), counts[order_arr])
+    if (order_arr[1:] > order_arr[:-1]).all():
+        return list(labels), SampleColumns(new_ids, cols.timestamps, cols.values)
+    idx = ranges(starts[:-1][order_arr], counts[order_arr])
     return [labels[i] for i in order], SampleColumns(
         new_ids, cols.timestamps[idx], cols.values[idx]
     )
 
 
-def _frame_layout(
-    cols: SampleColumns, num_series: int, opts: BlockWriteOptions
-) -> tuple[I64, list[tuple[int, int, I64, I64]]]:
-    """Reorder samples by (slice, series, t); return the order and the frames.
+@dataclass(frozen=True)
+class _FramePlan:
+    ids: I64  # series ids in the frame, ascending
+    counts: I64  # samples of each
+    index: I64  # positions of the frame's samples in the block's columns
 
-    Each frame is (start, end) in the reordered samples, its series ids and their counts.
-    """
+
+def _frame_layout(cols: SampleColumns, num_series: int, opts: BlockWriteOptions) -> list[_FramePlan]:
+    """Cut the block into frames: per time slice, runs of consecutive series holding about
+    `target_frame_samples` samples. `cols` is sorted by (series id, t), ids 0..S-1."""
     span = opts.frame_span_ms
     slice_no = cols.timestamps // span
-    slice_no -= slice_no.min()
+    first_slice = int(slice_no.min())
+    slice_no -= first_slice
     n_slices = int(slice_no.max()) + 1
-    if n_slices == 1:
-        order = np.arange(len(cols), dtype=np.int64)
-    else:
-        order = np.argsort(slice_no.astype(np.int16 if n_slices < 2**15 else np.int64), kind="stable")
     counts = np.bincount(
         slice_no * num_series + cols.refs, minlength=n_slices * num_series
     ).reshape(n_slices, num_series)
-    frames: list[tuple[int, int, I64, I64]] = []
-    pos = 0
+    # Where each (slice, series) run starts: the series' first sample plus its samples in
+    # earlier slices (samples are in time order within a series).
+    series_start = np.zeros(num_series, dtype=np.int64)
+    np.cumsum(counts.sum(axis=0)[:-1], out=series_start[1:])
+    run_start = series_start + np.cumsum(counts, axis=0) - counts
+    plans: list[_FramePlan] = []
     target = opts.target_frame_samples
     for k in range(n_slices):
         row = counts[k]
@@ -96,10 +103,10 @@ def _frame_layout(
         group = (np.cumsum(c) - c) // target
         bounds = np.flatnonzero(np.diff(group)) + 1
         for ids, cnt in zip(np.split(present, bounds), np.split(c, bounds)):
-            total = int(cnt.sum())
-            frames.append((pos, pos + total, ids.astype(np.int64), cnt.astype(np.int64)))
-            pos += total
-    return order, frames
+            ids64 = ids.astype(np.int64)
+            cnt64 = cnt.astype(np.int64)
+            plans.append(_FramePlan(ids64, cnt64, ranges(run_start[k, ids64], cnt64)))
+    return plans
 
 
 def write_block(
@@ -122,46 +129,47 @@ def write_block(
     if not len(cols):
         return None
     labels_sorted, cols = order_series(labels, cols)
-    order, frames = _frame_layout(cols, len(labels_sorted), opts)
-    ts = cols.timestamps[order]
-    vals = cols.values[order]
+    plans = _frame_layout(cols, len(labels_sorted), opts)
+    ts_all, vals_all = cols.timestamps, cols.values
 
-    def encode(frame: tuple[int, int, I64, I64]) -> bytes:
-        a, b, _ids, cnt = frame
-        return encode_frame(cnt, ts[a:b], vals[a:b], level=opts.zstd_level)
+    def encode(plan: _FramePlan) -> bytes:
+        return encode_frame(
+            plan.counts, ts_all[plan.index], vals_all[plan.index], level=opts.zstd_level
+        )
 
-    if opts.threads > 1 and len(frames) > 1:
+    if opts.threads > 1 and len(plans) > 1:
         with ThreadPoolExecutor(opts.threads) as pool:
-            blobs = list(pool.map(encode, frames))
+            blobs = list(pool.map(encode, plans))
     else:
-        blobs = [encode(f) for f in frames]
+        blobs = [encode(p) for p in plans]
 
     ulid = ulid or new_ulid()
     final = os.path.join(parent, ulid)
     tmp = final + TMP_SUFFIX
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    rows = np.zeros(len(frames), dtype=FRAME_DTYPE)
+    rows = np.zeros(len(plans), dtype=FRAME_DTYPE)
     offset = 0
     series_pos = 0
     with open(os.path.join(tmp, BLOCK_CHUNKS), "wb") as f:
-        for i, ((a, b, ids, _cnt), blob) in enumerate(zip(frames, blobs)):
+        for i, (plan, blob) in enumerate(zip(plans, blobs)):
+            frame_ts = ts_all[plan.index]
             rows[i] = (
-                int(ts[a:b].min()),
-                int(ts[a:b].max()),
+                int(frame_ts.min()),
+                int(frame_ts.max()),
                 offset,
                 len(blob),
                 series_pos,
-                len(ids),
+                len(plan.ids),
             )
             f.write(blob)
             offset += len(blob)
-            series_pos += len(ids)
+            series_pos += len(plan.ids)
         f.flush()
         os.fsync(f.fileno())
     frame_series = (
-        np.concatenate([ids for _a, _b, ids, _c in frames]).astype(np.uint32)
-        if frames
+        np.concatenate([p.ids for p in plans]).astype(np.uint32)
+        if plans
         else np.zeros(0, dtype=np.uint32)
     )
     write_index(os.path.join(tmp, BLOCK_INDEX), labels_sorted, FrameTable(rows, frame_series))
@@ -171,7 +179,7 @@ def write_block(
         max_time=maxt,
         num_series=len(labels_sorted),
         num_samples=len(cols),
-        num_frames=len(frames),
+        num_frames=len(plans),
         level=level,
         sources=list(sources) or [ulid],
     )
