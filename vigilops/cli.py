@@ -74,9 +74,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from .malloc_tuning import tune_malloc
-
-    tune_malloc()
     if args.command == "server":
         from .server import run_server
 
