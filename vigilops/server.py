@@ -1,7 +1,9 @@
-"""`vigilops server`: the process wiring. At this stage it opens the database, runs its
-background maintenance, and serves health, readiness and self-metrics over HTTP.
+"""`vigilops server`: the process wiring.
 
-Scraping, the query API and the ruler plug into this process as their subsystems land.
+Opens the database, loads the configuration (or the embedded default), starts the scrape
+manager, serves the HTTP endpoints, reloads on SIGHUP and `POST /-/reload` (a bad
+configuration is refused and the old one keeps running), runs storage maintenance in the
+background, and on SIGTERM/SIGINT stops scraping and closes the database cleanly.
 """
 
 from __future__ import annotations
@@ -10,13 +12,15 @@ import argparse
 import asyncio
 import logging
 import signal
+import socket
+import zlib
 from contextlib import suppress
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client import GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from . import __version__
+from .default_config import default_config
 from .timeparse import parse_bytes, parse_duration_ms
 
 log = logging.getLogger("vigilops")
@@ -27,8 +31,17 @@ MAINTENANCE_INTERVAL_S = 60.0
 #: interval; appends themselves sync at most this far apart).
 WAL_SYNC_INTERVAL_S = 10.0
 
-DB_KEY: web.AppKey[object] = web.AppKey("db")
-REGISTRY_KEY: web.AppKey[CollectorRegistry] = web.AppKey("registry")
+#: argparse destination → Prometheus-style flag name, for /api/v1/status/flags.
+FLAG_NAMES = {
+    "config_file": "config.file",
+    "data_dir": "storage.tsdb.path",
+    "listen": "web.listen-address",
+    "retention_time": "storage.tsdb.retention.time",
+    "retention_size": "storage.tsdb.retention.size",
+    "wal_sync": "storage.tsdb.wal-sync",
+    "ooo_window": "storage.tsdb.out-of-order-time-window",
+    "log_level": "log.level",
+}
 
 
 def _split_listen(addr: str) -> tuple[str, int]:
@@ -36,30 +49,6 @@ def _split_listen(addr: str) -> tuple[str, int]:
     if not port.isdigit():
         raise SystemExit(f"invalid --web.listen-address {addr!r}: expected [host]:port")
     return host.strip("[]") or "0.0.0.0", int(port)
-
-
-async def _healthy(_: web.Request) -> web.Response:
-    return web.Response(text="VigilOps is Healthy.\n")
-
-
-async def _ready(_: web.Request) -> web.Response:
-    return web.Response(text="VigilOps is Ready.\n")
-
-
-async def _metrics(request: web.Request) -> web.Response:
-    registry = request.app[REGISTRY_KEY]
-    body = await asyncio.get_running_loop().run_in_executor(None, generate_latest, registry)
-    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-
-def build_app(db: object, registry: CollectorRegistry) -> web.Application:
-    app = web.Application()
-    app[DB_KEY] = db
-    app[REGISTRY_KEY] = registry
-    app.router.add_get("/-/healthy", _healthy)
-    app.router.add_get("/-/ready", _ready)
-    app.router.add_get("/metrics", _metrics)
-    return app
 
 
 async def _maintenance_loop(db: object) -> None:
@@ -74,54 +63,122 @@ async def _maintenance_loop(db: object) -> None:
             await loop.run_in_executor(None, db.maintain)  # type: ignore[attr-defined]
 
 
-async def serve(args: argparse.Namespace) -> None:
-    from vigilops.tsdb.db import DB, DBOptions
+def _db_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from vigilops.tsdb.db import DBOptions
     from vigilops.tsdb.head.head import HeadOptions
     from vigilops.tsdb.wal.wal import SyncPolicy
+
+    try:
+        wal_sync = SyncPolicy(args.wal_sync)
+    except ValueError:
+        choices = ", ".join(p.value for p in SyncPolicy)
+        raise SystemExit(
+            f"error: --storage.tsdb.wal-sync must be one of {choices}, not {args.wal_sync!r}"
+        ) from None
+    try:
+        window = parse_duration_ms(args.ooo_window)
+        return DBOptions(
+            retention_ms=parse_duration_ms(args.retention_time),
+            retention_bytes=parse_bytes(args.retention_size),
+            wal_sync=wal_sync,
+            out_of_order_window_ms=window,
+            head=HeadOptions(out_of_order_window_ms=window),
+        )
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def _load_config(args: argparse.Namespace, host: str, port: int):  # type: ignore[no-untyped-def]
+    """The configuration to run: the file given, or the embedded default."""
+    from vigilops.scrape.config import load_config, parse_config
+
+    if args.config_file:
+        return load_config(args.config_file)
+    return parse_config(default_config(host, port), "<embedded default>")
+
+
+async def serve(args: argparse.Namespace) -> None:
+    from vigilops.scrape.config import ConfigError
+    from vigilops.scrape.discovery.metrics import SDMetrics
+    from vigilops.scrape.manager import ScrapeManager
+    from vigilops.scrape.metrics import ScrapeMetrics
+    from vigilops.tsdb.db import DB
+    from vigilops.tsdb.errors import TSDBError
+
+    from . import http_api
+
+    host, port = _split_listen(args.listen)
+    opts = _db_options(args)
+    try:
+        config = _load_config(args, host, port)
+    except ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    except OSError as exc:
+        raise SystemExit(f"error: cannot read {args.config_file}: {exc.strerror}") from None
 
     registry = CollectorRegistry()
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
-    try:
-        wal_sync = SyncPolicy(args.wal_sync)
-    except ValueError:
-        choices = ", ".join(p.value for p in SyncPolicy)
-        raise SystemExit(f"error: --storage.tsdb.wal-sync must be one of {choices}, not {args.wal_sync!r}") from None
-    try:
-        opts = DBOptions(
-            retention_ms=parse_duration_ms(args.retention_time),
-            retention_bytes=parse_bytes(args.retention_size),
-            wal_sync=wal_sync,
-            out_of_order_window_ms=parse_duration_ms(args.ooo_window),
-            head=HeadOptions(out_of_order_window_ms=parse_duration_ms(args.ooo_window)),
-        )
-    except ValueError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    scrape_metrics = ScrapeMetrics(registry)
     loop = asyncio.get_running_loop()
-    from vigilops.tsdb.errors import TSDBError
-
     try:
         db = await loop.run_in_executor(None, lambda: DB.open(args.data_dir, opts, registry))
     except (TSDBError, OSError) as exc:
         raise SystemExit(f"error: cannot open storage at {args.data_dir}: {exc}") from None
-    host, port = _split_listen(args.listen)
-    runner = web.AppRunner(build_app(db, registry), access_log=None)
+
+    jitter_seed = zlib.crc32(socket.gethostname().encode())
+    manager = ScrapeManager(db, scrape_metrics, jitter_seed, SDMetrics(registry))
+
+    async def reload() -> None:
+        try:
+            new = await loop.run_in_executor(None, _load_config, args, host, port)
+        except (ConfigError, OSError) as exc:
+            scrape_metrics.reloads.labels("failure").inc()
+            scrape_metrics.config_last_reload_success.set(0)
+            log.error("reload refused, keeping the running configuration: %s", exc)
+            raise
+        await manager.apply_config(new)
+        scrape_metrics.reloads.labels("success").inc()
+        scrape_metrics.config_last_reload_success.set(1)
+        log.info("configuration reloaded")
+
+    app = web.Application()
+    app[http_api.MANAGER_KEY] = manager
+    app[http_api.REGISTRY_KEY] = registry
+    app[http_api.RELOAD_KEY] = reload
+    app[http_api.FLAGS_KEY] = {
+        FLAG_NAMES[k]: "" if v is None else str(v) for k, v in vars(args).items() if k in FLAG_NAMES
+    }
+    http_api.add_routes(app)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+
+    def on_hup() -> None:
+        task = asyncio.create_task(reload())
+        task.add_done_callback(lambda t: t.exception() if not t.cancelled() else None)
+
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
     maintenance = asyncio.create_task(_maintenance_loop(db))
     try:
         await site.start()
-        log.info("vigilops %s listening on %s:%d, data in %s", __version__, host, port, args.data_dir)
+        await manager.apply_config(config)
+        scrape_metrics.config_last_reload_success.set(1)
+        log.info(
+            "vigilops %s listening on %s:%d, data in %s, config %s",
+            __version__, host, port, args.data_dir, args.config_file or "<embedded default>",
+        )
         await stop.wait()
         log.info("shutting down")
     finally:
         maintenance.cancel()
         with suppress(asyncio.CancelledError):
             await maintenance
+        await manager.stop()
         await runner.cleanup()
         await loop.run_in_executor(None, db.close)
 
@@ -133,11 +190,9 @@ def run_server(args: argparse.Namespace) -> int:
     )
     from .malloc_tuning import tune_malloc
 
+    # Only the long-running server: short batch commands (import) pay for it in page
+    # faults and gain nothing.
     tune_malloc()
-    if args.config_file:
-        # Until the scrape subsystem lands there is nothing a config file could configure;
-        # refusing it is better than ignoring it silently.
-        raise SystemExit("error: --config.file is not supported yet (no scrape subsystem)")
     try:
         import uvloop
     except ImportError:

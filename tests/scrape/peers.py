@@ -1,0 +1,86 @@
+"""Helpers to run real peer binaries (and our own server) as processes on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def binary(name: str) -> str:
+    path = shutil.which(name) or f"/usr/bin/{name}"
+    if not os.path.exists(path):
+        raise AssertionError(f"{name} is not installed; ./dev.sh test installs it")
+    return path
+
+
+def get(url: str, timeout: float = 5.0) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return bytes(resp.read())
+
+
+def get_json(url: str) -> Any:
+    return json.loads(get(url))
+
+
+def wait_for(fn: Callable[[], T | None], what: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> T:
+    """Poll `fn` until it returns something truthy (bounded in time and in tries)."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"process exited with {proc.returncode} while waiting for {what}")
+        try:
+            value = fn()
+            if value:
+                return value
+        except (OSError, urllib.error.URLError, ValueError, KeyError) as exc:
+            last = exc
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what} (last error: {last})")
+
+
+@contextmanager
+def process(args: list[str], log_path: str | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Run a process for the duration of the block; always terminate and reap it."""
+    out = open(log_path, "wb") if log_path else subprocess.DEVNULL
+    proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if log_path:
+            out.close()  # type: ignore[union-attr]
+
+
+def vigilops_server(config: str, data_dir: str, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "vigilops.cli", "server",
+        "--config.file", config,
+        "--storage.tsdb.path", data_dir,
+        "--web.listen-address", f"127.0.0.1:{port}",
+    ]
