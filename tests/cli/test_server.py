@@ -51,7 +51,7 @@ def test_server_serves_health_and_metrics_and_stops_cleanly(tmp_path) -> None:  
         assert b"Healthy" in wait_http(f"http://127.0.0.1:{port}/-/healthy", proc)
         assert b"Ready" in wait_http(f"http://127.0.0.1:{port}/-/ready", proc)
         metrics = wait_http(f"http://127.0.0.1:{port}/metrics", proc).decode()
-        assert "vigilops_tsdb_head_series 0.0" in metrics
+        assert "vigilops_tsdb_head_series " in metrics
         assert "vigilops_tsdb_wal_" in metrics
         assert os.path.isdir(data / "wal")
         proc.send_signal(signal.SIGTERM)
@@ -100,3 +100,37 @@ def test_server_rejects_bad_flags_clearly(tmp_path, flag: str, value: str, messa
     )
     assert out.returncode != 0
     assert message in out.stderr
+
+
+def test_server_without_config_scrapes_itself(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The embedded default config: the server's own /metrics, and the agent port (down
+    until an agent runs there)."""
+    import json
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [*VIGILOPS, "server", "--storage.tsdb.path", str(tmp_path / "data"),
+         "--web.listen-address", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/-/healthy", proc)
+        deadline = time.monotonic() + 60
+        while True:
+            body = json.loads(wait_http(f"http://127.0.0.1:{port}/api/v1/targets", proc))
+            by_job = {t["labels"]["job"]: t for t in body["data"]["activeTargets"]}
+            if by_job.get("vigilops", {}).get("health") == "up":
+                break
+            assert time.monotonic() < deadline, body
+            time.sleep(0.5)
+        assert set(by_job) == {"vigilops", "node"}
+        assert by_job["vigilops"]["scrapeUrl"] == f"http://127.0.0.1:{port}/metrics"
+        assert by_job["vigilops"]["scrapeInterval"] == "15s"
+        meta = json.loads(wait_http(
+            f"http://127.0.0.1:{port}/api/v1/targets/metadata?metric=vigilops_tsdb_head_series", proc
+        ))
+        assert meta["data"][0]["type"] == "gauge"
+        assert meta["data"][0]["target"]["job"] == "vigilops"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
