@@ -27,8 +27,6 @@ class ScrapeCache:
         self._refs: dict[str, int] = {}
         self._last_keys: list[str] = []
         self._last_refs: I64 = np.zeros(0, dtype=np.int64)
-        #: Label sets of refs seen (for target metadata and debugging).
-        self.labels_of: dict[int, Labels] = {}
 
     def __len__(self) -> int:
         return len(self._refs)
@@ -63,9 +61,8 @@ class ScrapeCache:
                     fresh[k] = make_labels(k)
             kept = [(k, ls) for k, ls in fresh.items() if ls is not None]
             new_refs = make_refs([ls for _, ls in kept]) if kept else np.zeros(0, dtype=np.int64)
-            for (k, ls), r in zip(kept, new_refs.tolist()):
+            for (k, _), r in zip(kept, new_refs.tolist()):
                 self._refs[k] = r
-                self.labels_of[r] = ls
             for k, ls in fresh.items():
                 if ls is None:
                     self._refs[k] = DROPPED
@@ -79,6 +76,5 @@ class ScrapeCache:
     def forget(self) -> None:
         """Drop every entry (references became unknown to the storage, e.g. after GC)."""
         self._refs.clear()
-        self.labels_of.clear()
         self._last_keys = []
         self._last_refs = np.zeros(0, dtype=np.int64)
