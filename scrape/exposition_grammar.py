@@ -347,9 +347,15 @@ def text_meta_line(line: str) -> tuple[str, str, str] | None:
     raw = line[m.end() :]
     if raw.startswith("\x00"):
         raise Syntax(m.end(), "linebreak expected after metadata, got end of input (NUL byte)")
-    # The lexer reads the rest as one token (its first character dropped) unless it is all
-    # whitespace, which it skips, leaving empty text.
-    value = "" if not raw.strip(" \t") else raw[1:]
+    # The lexer reads the rest as one token (its first byte dropped) unless it is all
+    # whitespace, which it skips, leaving empty text. Dropping one byte of a multi-byte
+    # character leaves invalid UTF-8, as in Prometheus.
+    if not raw.strip(" \t"):
+        value = ""
+    elif raw[0] < "\x80":
+        value = raw[1:]
+    else:
+        value = raw.encode("utf-8", "surrogateescape")[1:].decode("utf-8", "surrogateescape")
     if kind == "TYPE":
         if value not in TEXT_TYPES:
             raise Syntax(m.end(), f"invalid metric type {go_quote_bytes(value)}")

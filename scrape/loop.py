@@ -107,6 +107,8 @@ class ScrapeLoop:
         #: Refs appended without explicit timestamps by the last successful scrape.
         self._prev_refs: I64 = np.zeros(0, dtype=np.int64)
         self._task: asyncio.Task[None] | None = None
+        #: The delayed end-of-run staleness write, while pending (see `stop`).
+        self.stale_task: asyncio.Task[None] | None = None
         self._last_scrape_ms = 0
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -124,7 +126,9 @@ class ScrapeLoop:
                 pass
             self._task = None
         if write_staleness and self._last_scrape_ms:
-            asyncio.create_task(self._end_of_run_staleness(), name=f"stale {self.target.url}")
+            self.stale_task = asyncio.create_task(
+                self._end_of_run_staleness(), name=f"stale {self.target.url}"
+            )
 
     async def _end_of_run_staleness(self) -> None:
         interval = self.target.interval_ms

@@ -60,6 +60,8 @@ class ScrapePool:
         self._sd_tasks: list[asyncio.Task[None]] = []
         self._changed = asyncio.Event()
         self._sync_task: asyncio.Task[None] | None = None
+        #: End-of-run staleness writes of stopped loops that have not happened yet.
+        self._stale_tasks: set[asyncio.Task[None]] = set()
 
     # -- discovery -------------------------------------------------------------------------
     def _discoverers(self) -> list[Discoverer]:
@@ -113,8 +115,8 @@ class ScrapePool:
             targets = []
         self.dropped = dropped
         wanted: dict[tuple[object, ...], Target] = {t.key(): t for t in targets}
-        gone = [k for k in self.loops if k not in wanted]
-        stops = [self.loops.pop(k).stop(write_staleness=True) for k in gone]
+        gone = [self.loops.pop(k) for k in list(self.loops) if k not in wanted]
+        stops = [loop.stop(write_staleness=True) for loop in gone]
         for key, target in wanted.items():
             if key not in self.loops:
                 loop = ScrapeLoop(target, self.cfg, self.storage, self.session, self.metrics, self.jitter_seed)
@@ -125,14 +127,28 @@ class ScrapePool:
                 self.loops[key].target = target
         if stops:
             await asyncio.gather(*stops)
+            self._track_stale(gone)
         self.metrics.active_targets.labels(self.cfg.job_name).set(len(self.loops))
         self.metrics.dropped_targets.labels(self.cfg.job_name).set(len(self.dropped))
 
+    def _track_stale(self, loops: list[ScrapeLoop]) -> None:
+        for loop in loops:
+            if loop.stale_task is not None:
+                self._stale_tasks.add(loop.stale_task)
+                loop.stale_task.add_done_callback(self._stale_tasks.discard)
+
     async def stop(self, write_staleness: bool) -> None:
+        """Stop discovery and every loop. Without `write_staleness` (shutdown) pending
+        staleness writes are cancelled too; with it they are left to finish."""
         await self.stop_discovery()
         loops = list(self.loops.values())
         self.loops = {}
         await asyncio.gather(*(l.stop(write_staleness) for l in loops))
+        self._track_stale(loops)
+        if not write_staleness:
+            for task in list(self._stale_tasks):
+                task.cancel()
+            await asyncio.gather(*self._stale_tasks, return_exceptions=True)
         await self.session.close()
 
     async def reconfigure(self, cfg: ScrapeConfig) -> None:

@@ -25,7 +25,7 @@ from vigilops.tsdb.model import Labels, valid_label_name
 
 from .config import DEFAULT_REGEX, RelabelConfig
 
-__all__ = ["expand_template", "relabel"]
+__all__ = ["expand_template", "go_lower", "go_upper", "relabel"]
 
 
 def relabel(
@@ -64,7 +64,7 @@ def _apply(cfg: RelabelConfig, lb: dict[str, str]) -> bool:
     elif action == "dropequal":
         return lb.get(cfg.target_label, "") != val
     elif action == "hashmod":
-        digest = hashlib.md5(val.encode("utf-8", "surrogateescape")).digest()
+        digest = hashlib.md5(_go_bytes(val)).digest()
         _set(lb, cfg.target_label, str(int.from_bytes(digest[8:], "big") % cfg.modulus))
     elif action == "lowercase":
         _set(lb, cfg.target_label, go_lower(val))
@@ -108,6 +108,14 @@ def _replace(cfg: RelabelConfig, lb: dict[str, str], val: str) -> None:
         lb.pop(target, None)
         return
     lb[name] = value
+
+
+def _go_bytes(s: str) -> bytes:
+    """The bytes of a Go string Python decoded: UTF-8, with undecodable bytes restored."""
+    try:
+        return s.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return s.encode("utf-8", "surrogatepass")
 
 
 def _set(lb: dict[str, str], name: str, value: str) -> None:
