@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     server.add_argument("--log.level", dest="log_level", default="info")
 
+    agent = sub.add_parser("agent", help="run the host agent (node_exporter-compatible /metrics)")
+    agent.add_argument("--config", dest="agent_config", default=None, help="agent.yaml")
+    agent.add_argument("--web.listen-address", dest="listen", default=None,
+                       help="host:port, overrides listen_address (default :9100)")
+    agent.add_argument("--log.level", dest="log_level", default="info")
+
     _add_tsdb_commands(sub)
     check_cli.add_parser(sub)
     return parser
@@ -82,6 +88,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import tsdb_cli
 
         return tsdb_cli.run(args)
+    if args.command == "agent":
+        from .agent.main import run as run_agent
+
+        return run_agent(args)
     if args.command == "check":
         return check_cli.run(args)
     raise AssertionError(args.command)
