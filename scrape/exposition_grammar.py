@@ -13,14 +13,17 @@ Text format 0.0.4 (Prometheus's ``promlex.l``/``promparse.go``):
   (``invalid metric name``), exactly as in Prometheus's scrape loop.
 - ``#`` followed by whitespace and ``HELP``/``TYPE`` plus whitespace starts metadata; any
   other ``#`` line is a comment. After the metric name, the rest of the line is the text,
-  minus its first character (normally the separating space).
+  minus its first byte (normally the separating space; half a UTF-8 character makes the
+  help text invalid), or empty if the rest is only whitespace.
 - Label pairs may be separated by commas, whitespace or nothing, and a trailing comma is
   allowed. Label values may span lines (a raw newline inside the quotes is kept).
 - The value is any run of characters other than ``{``, whitespace and newline, read with
   Go's float syntax; it may directly follow ``}``. The optional timestamp is a run of ASCII
   digits (integer milliseconds).
 - A NUL byte where an entry would start ends the input (Prometheus's lexer reads it as end
-  of input); NUL bytes inside label values, help text and comments are kept.
+  of input); NUL bytes inside label values, help text and comments are kept. Elsewhere a
+  NUL is an error: Prometheus's lexer sometimes skips one (e.g. right after a label
+  value's closing quote, leaving a mangled value), which we do not imitate.
 
 OpenMetrics 1.0 (``openmetricslex.l``/``openmetricsparse.go``): one token per single space,
 no blank lines, ``# HELP``/``# TYPE``/``# UNIT``/``# EOF`` only, no trailing comma, timestamps
@@ -29,8 +32,10 @@ exemplar ``# {labels} value [timestamp]`` may follow ``*_total`` and ``*_bucket`
 and the input must end with the ``# EOF`` line.
 
 Both: duplicate label names (``__name__`` included) and label values or help text that are
-not valid UTF-8 are errors. Input is decoded with ``surrogateescape``, so undecodable bytes
-appear as lone surrogates and are reported where Prometheus would report them.
+not valid UTF-8 are errors. (One stricter choice: OpenMetrics input with anything after the
+``# EOF`` line fails, even a lone NUL byte that Prometheus reads as the end.) Input is
+decoded with ``surrogateescape``, so undecodable bytes appear as lone surrogates and are
+reported where Prometheus would report them.
 """
 
 from __future__ import annotations
@@ -197,13 +202,18 @@ def _unescape_lvalue(raw: str) -> str:
     return _LVALUE_ESCAPE.sub(lambda m: _UNESCAPE[m.group(1)], raw)
 
 
-def _make_labels(name: str, pairs: list[tuple[str, str]], pos: int) -> Labels:
-    """The label set of a sample; duplicate names are an error, as in Prometheus's head."""
+def _check_unique(pairs: list[tuple[str, str]], pos: int) -> None:
+    """Duplicate label names (``__name__`` included) are an error, as in Prometheus's head."""
     seen = {METRIC_NAME}
     for lname, _ in pairs:
         if lname in seen:
             raise Syntax(pos, f'label name "{lname}" is not unique')
         seen.add(lname)
+
+
+def _make_labels(name: str, pairs: list[tuple[str, str]], pos: int) -> Labels:
+    """The label set of a sample (`pairs` is consumed)."""
+    _check_unique(pairs, pos)
     pairs.append((METRIC_NAME, name))
     return Labels(pairs)
 
@@ -546,7 +556,8 @@ def parse_text(s: str) -> CarefulParse:
                 if e < 0:
                     e = n
                 line = s[i:e]
-                if "\x00" in line and (line[1:2] not in (" ", "\t") or _skip_ws(line, 1) == line.find("\x00")):
+                nul = line.find("\x00")
+                if nul >= 0 and (line[1:2] not in (" ", "\t") or _skip_ws(line, 1) == nul):
                     break  # the lexer reads this comment's NUL as the end of the input
                 try:
                     parsed = text_meta_line(line)
@@ -600,8 +611,7 @@ def _text_sample(
             i, f"invalid metric name {go_quote_bytes(s[line_start:i] + name)} "
             "(whitespace before a metric name becomes part of it)"
         )
-    labels = _make_labels(name, pairs, i)
-    del labels
+    _check_unique(pairs, i)
     keys.append(s[i:key_end])
     values.append(value)
     stamps.append(ts)
