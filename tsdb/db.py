@@ -242,7 +242,15 @@ class DB:
             raise ClosedError("database is closed")
         with self._blocks_lock:
             blocks = [b for b in self.blocks if b.maxt > mint and b.mint <= maxt]
-        return DBQuerier(self.head, blocks, mint, maxt)
+        return DBQuerier(self.head, blocks, mint, maxt, self._corrupt_at_runtime)
+
+    def _corrupt_at_runtime(self, block: BlockReader, exc: CorruptionError) -> None:
+        """A query found a block failing its checksums: stop serving it, move it aside."""
+        with self._blocks_lock:
+            if block not in self.blocks:
+                return
+            self.blocks = [b for b in self.blocks if b is not block]
+        self._quarantine(block.path, str(exc))
 
     # -- deletion --------------------------------------------------------------------------
     def delete(self, matchers: Sequence[Matcher], mint: int, maxt: int) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -11,6 +11,7 @@ import numpy as np
 from .api import SelectHints, SeriesData
 from .block.reader import BlockReader
 from .columns import SampleColumns, sort_dedup
+from .errors import CorruptionError
 from .model import Labels, Matcher
 from .postings import Postings, postings_for_matchers
 
@@ -32,9 +33,19 @@ class DBQuerier:
     """See `tsdb.api.Querier`. Reads a snapshot of the head taken at creation (later
     commits are not visible) and the blocks that overlapped the range at creation."""
 
-    def __init__(self, head: Head, blocks: Sequence[BlockReader], mint: int, maxt: int) -> None:
+    def __init__(
+        self,
+        head: Head,
+        blocks: Sequence[BlockReader],
+        mint: int,
+        maxt: int,
+        on_corrupt: Callable[[BlockReader, CorruptionError], None] | None = None,
+    ) -> None:
         self.mint = mint
         self.maxt = maxt
+        self._on_corrupt = on_corrupt
+        #: Problems met while reading (a corrupt block skipped), for the API's warnings.
+        self.warnings: list[str] = []
         self._head = head
         self._blocks = list(blocks)
         self._snapshot, self._tombstones = head.snapshot()
@@ -67,10 +78,17 @@ class DBQuerier:
         for block in self._blocks:
             if block.maxt <= mint or block.mint > maxt:
                 continue
-            ids = block.postings(matchers)
-            if not len(ids):
+            try:
+                ids = block.postings(matchers)
+                if not len(ids):
+                    continue
+                cols = block.samples(ids, mint, maxt)
+            except CorruptionError as exc:
+                # Answer from the rest; the database moves the block aside.
+                self.warnings.append(f"skipped corrupt block {block.ulid}: {exc}")
+                if self._on_corrupt is not None:
+                    self._on_corrupt(block, exc)
                 continue
-            cols = block.samples(ids, mint, maxt)
             if not len(cols):
                 continue
             present, _ = cols.series_bounds()

@@ -231,3 +231,24 @@ def test_leftover_temporary_block_is_removed(db_path: str) -> None:
     with DB.open(db_path):
         pass
     assert not any(n.endswith(".tmp") for n in os.listdir(db_path))
+
+
+def test_block_corrupted_while_running_is_skipped_and_quarantined(db_path: str) -> None:
+    labels = series_labels(10)
+    with DB.open(db_path, DBOptions(verify_blocks_on_open=False)) as db:
+        fill(db, labels, T0, T0 + 7 * HOUR, step=STEP)
+        db.flush_head()
+        bad = db.block_list()[1]
+        chunks = os.path.join(bad.path, BLOCK_CHUNKS)
+        with open(chunks, "r+b") as f:  # the block is memory-mapped: readers see this
+            f.seek(40)
+            byte = f.read(1)
+            f.seek(40)
+            f.write(bytes([byte[0] ^ 0xFF]))
+        with db.querier(T0, T0 + 10 * HOUR) as q:
+            got = list(q.select([Matcher(MatchType.REGEX, "__name__", ".+")]))
+            assert q.warnings and "corrupt" in q.warnings[0]
+        assert len(got) == 10
+        assert bad.ulid not in {b.ulid for b in db.block_list()}
+        assert os.path.isdir(os.path.join(db_path, QUARANTINE_DIR, bad.ulid))
+        assert db.metrics.corrupted_blocks._value.get() == 1
