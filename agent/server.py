@@ -17,7 +17,10 @@ from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler, ma
 
 from .collectors import Collector, build_collectors
 from .collectors.base import gauge
+from .collectors.processes_top import TopProcessesCollector
 from .config import AgentConfig, split_listen_address
+from .probes import ProbeRunner
+from .registration import Announcer
 from .runner import CollectorRunner
 
 log = logging.getLogger("vigilops.agent")
@@ -40,13 +43,23 @@ class InfoCollector:
 def build_registry(config: AgentConfig, version: str,
                    collectors: Sequence[Collector] | None = None) -> tuple[CollectorRegistry, CollectorRunner]:
     registry = CollectorRegistry(auto_describe=False)
-    chosen = collectors if collectors is not None else build_collectors(
+    chosen = list(collectors) if collectors is not None else build_collectors(
         config.collectors, config.textfile_directory)
+    if collectors is None and config.top_processes.enabled:
+        chosen.append(TopProcessesCollector(config.top_processes.count, config.top_processes.by))
     runner = CollectorRunner(chosen, config.collector_timeout)
     registry.register(runner)
     registry.register(InfoCollector(config, version))
     ProcessCollector(registry=registry)
     return registry, runner
+
+
+def start_probes(registry: CollectorRegistry, config: AgentConfig) -> ProbeRunner:
+    """Register the probes' cached results on `registry` and start their loops."""
+    probes = ProbeRunner(config.probes)
+    registry.register(probes)
+    probes.start()
+    return probes
 
 
 def make_app(registry: CollectorRegistry) -> Callable[..., Any]:
@@ -74,9 +87,22 @@ def serve(registry: CollectorRegistry, address: str) -> WSGIServer:
     return make_server(host or "0.0.0.0", port, make_app(registry), Server, handler_class=_SilentHandler)
 
 
+def start_registration(registry: CollectorRegistry, config: AgentConfig,
+                       version: str) -> Announcer | None:
+    """Announce the agent to `config.server` on a thread of its own (registration.py)."""
+    if config.server is None:
+        return None
+    announcer = Announcer(config, version)
+    registry.register(announcer)
+    announcer.start()
+    return announcer
+
+
 def run_agent(config: AgentConfig, version: str) -> int:
     registry, runner = build_registry(config, version)
     httpd = serve(registry, config.listen_address)
+    probes = start_probes(registry, config)
+    announcer = start_registration(registry, config, version)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -88,7 +114,10 @@ def run_agent(config: AgentConfig, version: str) -> int:
     thread.start()
     log.info("vigilops agent listening on %s", config.listen_address)
     stop.wait()
+    if announcer is not None:
+        announcer.stop()
     httpd.shutdown()
     httpd.server_close()
+    probes.close()
     runner.close()
     return 0
