@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from vigilops.tsdb.api import Appendable
 
@@ -28,6 +28,10 @@ from .metrics import ScrapeMetrics
 from .targets import DroppedTarget, Target, build_targets
 
 log = logging.getLogger("vigilops.scrape")
+
+#: Builds a discoverer the process wiring attaches to a job by name (the built-in
+#: ``agents`` job), beside the job's configured ones. Passed to `ScrapeManager.apply_config`.
+DiscovererFactory = Callable[[], Discoverer]
 
 
 def _scrape_settings(cfg: ScrapeConfig) -> ScrapeConfig:
@@ -46,8 +50,10 @@ class ScrapePool:
         metrics: ScrapeMetrics,
         jitter_seed: int,
         sd_metrics: SDMetrics | None = None,
+        builtin: DiscovererFactory | None = None,
     ) -> None:
         self.cfg = cfg
+        self.builtin = builtin
         self.sd_metrics = sd_metrics
         self.base_dir = base_dir
         self.storage = storage
@@ -71,6 +77,8 @@ class ScrapePool:
             out.append(StaticDiscoverer(cfg.static_configs, cfg.job_name))
         out.extend(FileDiscoverer(f, self.base_dir, self.sd_metrics) for f in cfg.file_sd_configs)
         out.extend(HTTPDiscoverer(h, self.sd_metrics) for h in cfg.http_sd_configs)
+        if self.builtin is not None:  # Agent registration: the built-in `agents` job.
+            out.append(self.builtin())
         return out
 
     def start_discovery(self) -> None:
@@ -186,8 +194,15 @@ class ScrapeManager:
         self.config: Config | None = None
         self._lock = asyncio.Lock()
 
-    async def apply_config(self, cfg: Config) -> None:
-        """Make `cfg` the running configuration (the caller has validated it)."""
+    async def apply_config(
+        self, cfg: Config, builtin: Mapping[str, DiscovererFactory] | None = None
+    ) -> None:
+        """Make `cfg` the running configuration (the caller has validated it).
+
+        `builtin` maps job names to extra discoverers (agent registration); a pool restarts
+        its discovery when its factory changes identity, so pass the same factory each time.
+        """
+        builtin = builtin or {}
         async with self._lock:
             base_dir = os.path.dirname(os.path.abspath(cfg.path)) if cfg.path else os.getcwd()
             wanted = {sc.job_name: sc for sc in cfg.scrape_configs}
@@ -197,12 +212,16 @@ class ScrapeManager:
                 pool = self.pools.get(job)
                 if pool is None:
                     pool = ScrapePool(
-                        sc, base_dir, self.storage, self.metrics, self.jitter_seed, self.sd_metrics
+                        sc, base_dir, self.storage, self.metrics, self.jitter_seed, self.sd_metrics,
+                        builtin.get(job),
                     )
                     self.pools[job] = pool
                     pool.start_discovery()
-                elif sc != pool.cfg or pool.base_dir != base_dir:
+                elif (
+                    sc != pool.cfg or pool.base_dir != base_dir or pool.builtin is not builtin.get(job)
+                ):
                     pool.base_dir = base_dir
+                    pool.builtin = builtin.get(job)
                     await pool.reconfigure(sc)
             self.config = cfg
 

@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import __version__, check_cli
+from . import __version__, agent_token_cli, check_cli
 
 
 def _add_tsdb_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -75,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_tsdb_commands(sub)
     check_cli.add_parser(sub)
+    agent_token_cli.add_parser(sub)  # agent registration tokens
     return parser
 
 
@@ -94,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_agent(args)
     if args.command == "check":
         return check_cli.run(args)
+    if args.command == "agent-token":
+        return agent_token_cli.run(args)
     raise AssertionError(args.command)
 
 

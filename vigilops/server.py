@@ -106,6 +106,7 @@ async def serve(args: argparse.Namespace) -> None:
     from vigilops.tsdb.errors import TSDBError
 
     from . import http_api
+    from .agents import Agents
 
     host, port = _split_listen(args.listen)
     opts = _db_options(args)
@@ -129,6 +130,8 @@ async def serve(args: argparse.Namespace) -> None:
 
     jitter_seed = zlib.crc32(socket.gethostname().encode())
     manager = ScrapeManager(db, scrape_metrics, jitter_seed, SDMetrics(registry))
+    # Agent registration: tokens, registry, /api/v1/agents*, the built-in `agents` job.
+    agents = Agents(args.data_dir, registry)
 
     async def reload() -> None:
         try:
@@ -138,7 +141,7 @@ async def serve(args: argparse.Namespace) -> None:
             scrape_metrics.config_last_reload_success.set(0)
             log.error("reload refused, keeping the running configuration: %s", exc)
             raise
-        await manager.apply_config(new)
+        await manager.apply_config(*agents.with_agents_job(new))
         scrape_metrics.reloads.labels("success").inc()
         scrape_metrics.config_last_reload_success.set(1)
         log.info("configuration reloaded")
@@ -151,6 +154,7 @@ async def serve(args: argparse.Namespace) -> None:
         FLAG_NAMES[k]: "" if v is None else str(v) for k, v in vars(args).items() if k in FLAG_NAMES
     }
     http_api.add_routes(app)
+    agents.add_routes(app)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
@@ -165,8 +169,9 @@ async def serve(args: argparse.Namespace) -> None:
     loop.add_signal_handler(signal.SIGHUP, on_hup)
     maintenance = asyncio.create_task(_maintenance_loop(db))
     try:
+        agents.start()
         await site.start()
-        await manager.apply_config(config)
+        await manager.apply_config(*agents.with_agents_job(config))
         scrape_metrics.config_last_reload_success.set(1)
         log.info(
             "vigilops %s listening on %s:%d, data in %s, config %s",
@@ -180,6 +185,7 @@ async def serve(args: argparse.Namespace) -> None:
             await maintenance
         await manager.stop()
         await runner.cleanup()
+        await agents.close()
         await loop.run_in_executor(None, db.close)
 
 
