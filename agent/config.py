@@ -4,6 +4,7 @@
 listen_address: ":9100"        # host:port; ":9100" means every interface
 hostname: web-1                # default: this machine's host name
 tags: {env: prod, team: api}   # label names → values, exposed on vigilops_agent_info
+scrape_interval: 15s           # hint sent when registering: how often the server scrapes us
 collector_timeout: 5s          # a collector past this reports success 0 (the rest answer)
 collectors: {hwmon: false}     # enable/disable by node_exporter collector name
 textfile_directory: /var/lib/vigilops/textfile
@@ -95,6 +96,9 @@ class AgentConfig:
     probes: tuple[ProbeConfig, ...] = ()
     top_processes: TopProcessesConfig = field(default_factory=TopProcessesConfig)
     server: ServerConfig | None = None
+    #: Scrape interval the agent asks the server for (sent when it registers); None: the
+    #: server's own interval.
+    scrape_interval: float | None = None
 
 
 def parse_duration(key: str, value: Any) -> float:
@@ -273,7 +277,7 @@ def parse_config(text: str) -> AgentConfig:
         raise ConfigError(f"agent.yaml is not valid YAML: {exc}") from None
     raw = _mapping("agent.yaml", {} if raw is None else raw)
     known = {"listen_address", "hostname", "tags", "collector_timeout", "collectors",
-             "textfile_directory", "probes", "top_processes", "server"}
+             "textfile_directory", "probes", "top_processes", "server", "scrape_interval"}
     for key in raw:
         if key not in known:
             raise ConfigError(f"{key}: unknown key (known: {', '.join(sorted(known))})")
@@ -294,6 +298,11 @@ def parse_config(text: str) -> AgentConfig:
                 raise ConfigError(f"tags.{name}: expected a string, got {value!r}")
             tags[name] = str(value)
         kwargs["tags"] = tags
+    if "scrape_interval" in raw:
+        hint = parse_duration("scrape_interval", raw["scrape_interval"])
+        if not 1.0 <= hint <= 3600.0:
+            raise ConfigError("scrape_interval: must be between 1s and 1h")
+        kwargs["scrape_interval"] = hint
     if "collector_timeout" in raw:
         kwargs["collector_timeout"] = parse_duration("collector_timeout", raw["collector_timeout"])
     if "collectors" in raw:

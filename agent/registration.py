@@ -70,13 +70,16 @@ class Announcer:
             raise ValueError("no server configured")
         self.server: ServerConfig = config.server
         self.url = self.server.url + REGISTER_PATH
-        self.body = json.dumps({
+        announcement: dict[str, object] = {
             "hostname": config.hostname,
             "address": advertise_address(config),
             "tags": config.tags,
             "version": version,
             "announceInterval": self.server.announce_interval,
-        }).encode()
+        }
+        if config.scrape_interval is not None:
+            announcement["scrapeInterval"] = config.scrape_interval
+        self.body = json.dumps(announcement).encode()
         self.failures = 0
         self.last_success = 0.0
         self._stop = threading.Event()

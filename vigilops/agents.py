@@ -233,9 +233,13 @@ class AgentEntry:
     announce_interval_s: float = DEFAULT_ANNOUNCE_INTERVAL_S
     first_seen: float = 0.0  # Unix seconds
     last_seen: float = 0.0
+    #: The scrape interval the agent asked for, in seconds (None: the job's).
+    scrape_interval_s: float | None = None
 
     def target(self) -> AgentTarget:
-        return AgentTarget(self.hostname, self.address, dict(self.tags), self.version)
+        return AgentTarget(
+            self.hostname, self.address, dict(self.tags), self.version, self.scrape_interval_s
+        )
 
     def stale(self, now: float) -> bool:
         return now - self.last_seen > STALE_AFTER_INTERVALS * self.announce_interval_s
@@ -249,6 +253,7 @@ class AgentEntry:
             "announceInterval": self.announce_interval_s,
             "firstSeen": self.first_seen,
             "lastSeen": self.last_seen,
+            "scrapeInterval": self.scrape_interval_s,
         }
 
     @classmethod
@@ -257,6 +262,7 @@ class AgentEntry:
             str(d["hostname"]), str(d["address"]), {str(k): str(v) for k, v in d["tags"].items()},
             str(d.get("version", "")), float(d["announceInterval"]), float(d["firstSeen"]),
             float(d["lastSeen"]),
+            float(d["scrapeInterval"]) if d.get("scrapeInterval") is not None else None,
         )
 
 
@@ -272,7 +278,7 @@ def parse_announcement(body: bytes) -> AgentEntry:
         raise AnnouncementError(f"body: not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise AnnouncementError("body: expected a JSON object")
-    unknown = set(doc) - {"hostname", "address", "tags", "version", "announceInterval"}
+    unknown = set(doc) - {"hostname", "address", "tags", "version", "announceInterval", "scrapeInterval"}
     if unknown:
         raise AnnouncementError(f"{sorted(unknown)[0]}: unknown field")
     hostname = doc.get("hostname")
@@ -299,7 +305,14 @@ def parse_announcement(body: bytes) -> AgentEntry:
     interval = doc.get("announceInterval", DEFAULT_ANNOUNCE_INTERVAL_S)
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 < interval <= 3600:
         raise AnnouncementError("announceInterval: expected seconds, more than 0 and at most 3600")
-    return AgentEntry(hostname, address, dict(tags), version, float(interval))
+    hint = doc.get("scrapeInterval")
+    if hint is not None and (
+        isinstance(hint, bool) or not isinstance(hint, (int, float)) or not 1 <= hint <= 3600
+    ):
+        raise AnnouncementError("scrapeInterval: expected seconds, from 1 to 3600")
+    entry = AgentEntry(hostname, address, dict(tags), version, float(interval))
+    entry.scrape_interval_s = float(hint) if hint is not None else None
+    return entry
 
 
 class AgentRegistry:

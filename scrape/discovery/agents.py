@@ -16,10 +16,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..duration import format_duration_ms
 from .targetgroup import ADDRESS_LABEL, TargetGroup, UpdateFunc
 
 HOSTNAME_LABEL = "hostname"
 META_VERSION = "__meta_vigilops_agent_version"
+SCRAPE_INTERVAL_LABEL = "__scrape_interval__"
+SCRAPE_TIMEOUT_LABEL = "__scrape_timeout__"
+#: Prometheus's default scrape timeout; see `agent_group`.
+DEFAULT_TIMEOUT_MS = 10_000
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,8 @@ class AgentTarget:
     address: str
     tags: Mapping[str, str] = field(default_factory=dict)
     version: str = ""
+    #: The scrape interval the agent asked for, in seconds (None: the job's).
+    scrape_interval_s: float | None = None
 
 
 class AgentSource(Protocol):
@@ -49,6 +56,13 @@ def agent_group(agent: AgentTarget) -> TargetGroup:
     labels = {**agent.tags, HOSTNAME_LABEL: agent.hostname}
     if agent.version:
         labels[META_VERSION] = agent.version
+    if agent.scrape_interval_s is not None:
+        # Prometheus's per-target interval labels; the timeout may not exceed the interval,
+        # so a hint below the usual 10 s timeout brings the timeout down with it.
+        interval_ms = int(agent.scrape_interval_s * 1000)
+        labels[SCRAPE_INTERVAL_LABEL] = format_duration_ms(interval_ms)
+        if interval_ms < DEFAULT_TIMEOUT_MS:
+            labels[SCRAPE_TIMEOUT_LABEL] = format_duration_ms(interval_ms)
     return TargetGroup(source=agent.hostname, targets=({ADDRESS_LABEL: agent.address},),
                        labels=labels)
 

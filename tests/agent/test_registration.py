@@ -418,3 +418,36 @@ def test_stopped_agent_is_marked_stale_and_stays_a_target(stack: Stack) -> None:
     metrics = get(f"{stack.base}/metrics").decode().splitlines()
     assert any(line.startswith('vigilops_agents{state="stale"} ') and float(line.split()[-1]) >= 1
                for line in metrics)
+
+
+def test_scrape_interval_hint_becomes_the_target_interval() -> None:
+    from vigilops.agents import parse_announcement
+    from vigilops.scrape.config import parse_config
+    from vigilops.scrape.discovery.agents import agent_group
+    from vigilops.scrape.targets import build_targets
+
+    cfg = parse_config("scrape_configs: [{job_name: agents, scrape_interval: 30s}]").scrape_configs[0]
+    import json
+
+    def announce(doc: dict[str, object]):  # type: ignore[no-untyped-def]
+        return parse_announcement(json.dumps(doc).encode())
+
+    fast = announce({"hostname": "h1", "address": "127.0.0.1:9100", "scrapeInterval": 5})
+    slow = announce({"hostname": "h2", "address": "127.0.0.1:9101", "scrapeInterval": 60})
+    plain = announce({"hostname": "h3", "address": "127.0.0.1:9102"})
+    targets, _ = build_targets([agent_group(a.target()) for a in (fast, slow, plain)], cfg)
+    by_host = {t.labels.get("hostname"): t for t in targets}
+    assert (by_host["h1"].interval_ms, by_host["h1"].timeout_ms) == (5_000, 5_000)
+    assert (by_host["h2"].interval_ms, by_host["h2"].timeout_ms) == (60_000, 10_000)
+    assert (by_host["h3"].interval_ms, by_host["h3"].timeout_ms) == (30_000, 10_000)
+    with pytest.raises(ValueError, match="scrapeInterval"):
+        announce({"hostname": "h", "address": "127.0.0.1:1", "scrapeInterval": 0})
+
+
+def test_agent_config_scrape_interval_hint() -> None:
+    from vigilops.agent.config import ConfigError, parse_config
+
+    assert parse_config("scrape_interval: 30s").scrape_interval == 30.0
+    assert parse_config("").scrape_interval is None
+    with pytest.raises(ConfigError, match="scrape_interval"):
+        parse_config("scrape_interval: 0s")
