@@ -12,7 +12,7 @@ from .api import SelectHints, SeriesData
 from .block.reader import BlockReader
 from .columns import SampleColumns, sort_dedup
 from .errors import CorruptionError
-from .model import Labels, Matcher
+from .model import MIN_TIME, Labels, Matcher
 from .postings import Postings, postings_for_matchers
 
 if TYPE_CHECKING:
@@ -126,24 +126,51 @@ class DBQuerier:
 
     # -- metadata --------------------------------------------------------------------------
     def series(self, matchers: Sequence[Matcher], limit: int = 0) -> list[Labels]:
+        """Series with at least one sample in [mint, maxt] (like Prometheus, which checks
+        chunks): blocks wholly inside the range answer from the index alone; a block or
+        head only partly inside it has the matching series' samples looked at."""
         found: set[Labels] = set()
         for block in self._blocks:
-            ids = block.series_in_range(block.postings(matchers), self.mint, self.maxt)
-            found.update(block.labels(int(s)) for s in ids)
+            ids = block.postings(matchers)
+            if not len(ids):
+                continue
+            if self.mint <= block.mint and self.maxt >= block.maxt - 1 and not len(block.tombstones):
+                present = ids
+            else:
+                present, _ = block.samples(ids, self.mint, self.maxt).series_bounds()
+            found.update(block.labels(int(s)) for s in present)
         if self._head_overlaps:
             refs, labels = self._head_series(matchers)
             if len(refs):
-                last_t = self._head.registry.last_t[refs]
-                found.update(ls for ls, t in zip(labels, last_t.tolist()) if t >= self.mint)
+                order = np.argsort(refs, kind="stable")
+                refs = refs[order]
+                by_ref = dict(zip(refs.tolist(), (labels[i] for i in order.tolist())))
+                cols = self._tombstones.apply(self._snapshot.gather(refs, self.mint, self.maxt))
+                present, _ = cols.series_bounds()
+                found.update(by_ref[int(r)] for r in present.tolist())
         out = sorted(found)
         return out[:limit] if limit else out
+
+    def _indexed_series(self, matchers: Sequence[Matcher]) -> set[Labels]:
+        """Series matching `matchers` in the index of every block and of the head that
+        overlap the range, without looking at samples: the granularity Prometheus's label
+        name/value queries with matchers have."""
+        found: set[Labels] = set()
+        for block in self._blocks:
+            found.update(block.labels(int(s)) for s in block.postings(matchers))
+        if self._head_overlaps:
+            refs, labels = self._head_series(matchers)
+            if len(refs):
+                has_samples = self._head.registry.last_t[refs] > MIN_TIME
+                found.update(ls for ls, ok in zip(labels, has_samples.tolist()) if ok)
+        return found
 
     def label_names(
         self, matchers: Sequence[Matcher] = (), limit: int = 0
     ) -> tuple[list[str], list[str]]:
         names: set[str] = set()
         if matchers:
-            for ls in self.series(matchers):
+            for ls in self._indexed_series(matchers):
                 names.update(ls.names())
         else:
             for block in self._blocks:
@@ -159,7 +186,7 @@ class DBQuerier:
     ) -> tuple[list[str], list[str]]:
         values: set[str] = set()
         if matchers:
-            for ls in self.series(matchers):
+            for ls in self._indexed_series(matchers):
                 v = ls.get(name)
                 if v:
                     values.add(v)

@@ -69,3 +69,57 @@ def compute_stats(db: DB, limit: int = 10) -> TSDBStats:
         ((n, len(v)) for n, v in values.items()), key=lambda x: (-x[1], x[0])
     )[:limit]
     return st
+
+
+@dataclass
+class HeadCardinality:
+    """The head's index statistics, as Prometheus's `/api/v1/status/tsdb` reports them
+    (`Head.PostingsCardinalityStats`): top-N lists of (name, count), largest first."""
+
+    num_series: int = 0
+    num_label_pairs: int = 0
+    chunk_count: int = 0
+    min_time: int = MAX_TIME
+    max_time: int = MIN_TIME
+    series_count_by_metric_name: list[tuple[str, int]] = field(default_factory=list)
+    label_value_count_by_label_name: list[tuple[str, int]] = field(default_factory=list)
+    memory_in_bytes_by_label_name: list[tuple[str, int]] = field(default_factory=list)
+    series_count_by_label_value_pair: list[tuple[str, int]] = field(default_factory=list)
+
+
+def _top(items: dict[str, int], limit: int) -> list[tuple[str, int]]:
+    return sorted(items.items(), key=lambda x: (-x[1], x[0]))[:limit]
+
+
+def head_cardinality(db: DB, limit: int = 10) -> HeadCardinality:
+    """Cardinality of the series in the head (all live series, with or without samples).
+
+    `chunk_count` counts the head's storage frames plus its open log: VigilOps keeps no
+    per-series chunks, so this is the nearest figure to Prometheus's head chunk count.
+    """
+    head = db.head
+    out = HeadCardinality()
+    by_name: dict[str, int] = {}
+    values_per_label: dict[str, int] = {}
+    bytes_per_label: dict[str, int] = {}
+    pairs: dict[str, int] = {}
+    with head.lock:
+        reg = head.registry
+        out.num_series = head.num_series()
+        out.min_time, out.max_time = head.mint, head.maxt
+        out.chunk_count = len(head.store.frames) + (1 if head.store.log_len else 0)
+        for name in reg.label_names():
+            values = list(reg.label_values_of(name))
+            values_per_label[name] = len(values)
+            bytes_per_label[name] = sum(len(v.encode("utf-8", "surrogateescape")) for v in values)
+            for v in values:
+                n = len(reg.postings_for(name, [v]))
+                pairs[f"{name}={v}"] = n
+                if name == METRIC_NAME:
+                    by_name[v] = n
+    out.num_label_pairs = len(pairs)
+    out.series_count_by_metric_name = _top(by_name, limit)
+    out.label_value_count_by_label_name = _top(values_per_label, limit)
+    out.memory_in_bytes_by_label_name = _top(bytes_per_label, limit)
+    out.series_count_by_label_value_pair = _top(pairs, limit)
+    return out

@@ -105,6 +105,9 @@ async def serve(args: argparse.Namespace) -> None:
     from vigilops.tsdb.db import DB
     from vigilops.tsdb.errors import TSDBError
 
+    from vigilops.query.api import keys as api_keys
+    from vigilops.query.api import routes as api_routes
+
     from . import http_api
     from .agents import Agents
 
@@ -133,15 +136,19 @@ async def serve(args: argparse.Namespace) -> None:
     # Agent registration: tokens, registry, /api/v1/agents*, the built-in `agents` job.
     agents = Agents(args.data_dir, registry)
 
+    runtime = api_keys.RuntimeState()
+
     async def reload() -> None:
         try:
             new = await loop.run_in_executor(None, _load_config, args, host, port)
         except (ConfigError, OSError) as exc:
             scrape_metrics.reloads.labels("failure").inc()
             scrape_metrics.config_last_reload_success.set(0)
+            runtime.config_applied(False)
             log.error("reload refused, keeping the running configuration: %s", exc)
             raise
         await manager.apply_config(*agents.with_agents_job(new))
+        runtime.config_applied(True)
         scrape_metrics.reloads.labels("success").inc()
         scrape_metrics.config_last_reload_success.set(1)
         log.info("configuration reloaded")
@@ -153,7 +160,11 @@ async def serve(args: argparse.Namespace) -> None:
     app[http_api.FLAGS_KEY] = {
         FLAG_NAMES[k]: "" if v is None else str(v) for k, v in vars(args).items() if k in FLAG_NAMES
     }
+    app[api_keys.QUERYABLE_KEY] = db
+    app[api_keys.DB_KEY] = db
+    app[api_keys.RUNTIME_KEY] = runtime
     http_api.add_routes(app)
+    api_routes.add_routes(app)
     agents.add_routes(app)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -172,6 +183,7 @@ async def serve(args: argparse.Namespace) -> None:
         agents.start()
         await site.start()
         await manager.apply_config(*agents.with_agents_job(config))
+        runtime.config_applied(True)
         scrape_metrics.config_last_reload_success.set(1)
         log.info(
             "vigilops %s listening on %s:%d, data in %s, config %s",

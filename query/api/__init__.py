@@ -1,0 +1,1 @@
+"""The Prometheus HTTP API v1 (`/api/v1/...`): parameters, JSON and handlers."""
