@@ -56,7 +56,7 @@ from vigilops.query.ast import (
 from vigilops.query.functions import FUNCTIONS, ValueType
 from vigilops.tsdb.model import METRIC_NAME, Matcher, MatchType, go_quote
 
-__all__ = ["ParseError", "parse", "parse_duration", "format_duration"]
+__all__ = ["ParseError", "format_duration", "parse", "parse_duration", "parse_number", "unquote"]
 
 
 class ParseError(ValueError):
@@ -344,11 +344,16 @@ def _describe(tok: Token) -> str:
     kind, val = tok.type, str(tok.value)
     if kind == "$END":
         return "end of input"
-    if kind == "NAME":
+    if kind in ("NAME", "LABEL_NAME"):
         what = "metric identifier" if ":" in val else "identifier"
         return f"{what} {go_quote(val)}"
+    if kind in ("START", "END"):
+        return go_quote(val)
     if kind in _KEYWORDS:
         return f"<{val}>"
+    if kind == "AT":
+        # Prometheus 2.42 has no description for "@" and prints its item number.
+        return '"<Item 57385>" <op:@>'
     if kind in _OPERATORS:
         return f"<op:{val}>"
     if kind in _AGGREGATORS:
@@ -432,6 +437,7 @@ class _Builder(Transformer[Token, Expr]):
         return StringLiteral(_unquote_tok(tok), pos=_tpos(tok))
 
     def metric_identifier(self, meta: Any, children: list[Token]) -> Token:
+        _reject_keyword(children[0])
         return children[0]
 
     def label_matcher(self, meta: Any, children: list[Token]) -> Matcher:
@@ -571,6 +577,7 @@ class _Builder(Transformer[Token, Expr]):
 
     def function_call(self, meta: Any, children: list[Any]) -> Expr:
         name, body = children
+        _reject_keyword(name)
         if ":" in name.value:
             lp = body.pos[0]
             _fail('unexpected "("', (lp, lp + 1))
@@ -615,6 +622,8 @@ class _Builder(Transformer[Token, Expr]):
                 f"unexpected metric identifier {go_quote(val)} in grouping opts, expected label",
                 _tpos(tok),
             )
+        if tok.type == "NAME" and val.lower() == "without":
+            _fail(f"unexpected <{val}> in grouping opts, expected label", _tpos(tok))
         if val.lower() in ("inf", "nan"):
             _fail(f"unexpected number {go_quote(val)} in grouping opts, expected label",
                   _tpos(tok))
@@ -674,6 +683,18 @@ class _Builder(Transformer[Token, Expr]):
 
     def paren(self, meta: Any, children: list[Any]) -> Expr:
         return ParenExpr(children[1], pos=_mpos(meta))
+
+
+#: Keywords the contextual lexer hands over as names where Prometheus's lexer, which knows no
+#: context, sees a keyword that the grammar cannot take there.
+_NOT_NAMES = {"bool": "<{}>", "on": "<{}>", "ignoring": "<{}>", "group_left": "<{}>",
+              "group_right": "<{}>", "atan2": "<op:{}>"}
+
+
+def _reject_keyword(tok: Token) -> None:
+    shape = _NOT_NAMES.get(tok.value.lower()) if tok.type == "NAME" else None
+    if shape is not None:
+        _fail(f"unexpected {shape.format(tok.value)}", _tpos(tok))
 
 
 def _unquote_tok(tok: Token) -> str:
@@ -781,11 +802,124 @@ def _check_binary(node: BinaryExpr, info: dict[int, _BinInfo]) -> None:
 # ---------------------------------------------------------------- entry point
 
 
+def _lexer_error(text: str) -> tuple[int, int, str] | None:
+    """The first error Prometheus's lexer would raise for unbalanced ``( ) { } [ ]``.
+
+    Returns ``(index, reported_position, message)``; `index` is where the lexer meets the
+    problem, to be compared with where the parser failed (whichever comes first wins).
+    """
+    depth, brace, bracket = 0, False, False
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "#":
+            nl = text.find("\n", i)
+            i = n if nl < 0 else nl
+            continue
+        if c in "\"'`":
+            j = i + 1
+            while j < n and text[j] != c:
+                if text[j] == "\\" and c != "`":
+                    j += 1
+                elif text[j] == "\n" and c != "`":
+                    return None
+                j += 1
+            if j >= n:
+                return None  # an unterminated string is reported on its own
+            i = j + 1
+            continue
+        if brace:
+            if c == "}":
+                brace = False
+            elif c == "{":
+                return (i, i, "unexpected left brace '{'")
+            elif c.isascii() and (c.isalpha() or c == "_"):
+                while i + 1 < n and text[i + 1].isascii() and (
+                        text[i + 1].isalnum() or text[i + 1] == "_"):
+                    i += 1
+            elif not (c.isascii() and c in "=!~, \t\r\n"):
+                return (i, i, f"unexpected character inside braces: {_go_char(c)}")
+        elif c == "{":
+            brace = True
+        elif c == "}":
+            return (i, i, "unexpected character: '}'")
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth < 0:
+                return (i, i + 1, "unexpected right parenthesis ')'")
+        elif c == "[":
+            bracket = True
+            j = i + 1
+            while j < n and text[j] in " \t\r\n":
+                j += 1
+            problem = _bad_duration_start(text, j)
+            if problem is not None:
+                return (j, j, problem)
+        elif c == "]":
+            if not bracket:
+                return (i, i, "unexpected right bracket ']'")
+            bracket = False
+        i += 1
+    if brace:
+        return (n, n, "unexpected end of input inside braces")
+    if depth > 0:
+        return (n, n, "unclosed left parenthesis")
+    if bracket:
+        return (n, n, "unclosed left bracket")
+    return None
+
+
+_LEX_DURATION_RE = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)[smhdwy]s?(?:[0-9]+[smhdw]s?)*")
+_LEX_NUMBER_RE = re.compile(r"(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]*)?")
+
+
+def _bad_duration_start(text: str, j: int) -> str | None:
+    """What Prometheus's lexer says when the text after ``[`` is not a duration."""
+    m = _LEX_DURATION_RE.match(text, j)
+    if m is not None and not _word_char(text[m.end() : m.end() + 1]):
+        return None
+    num = _LEX_NUMBER_RE.match(text, j)
+    consumed = num.group(0) if num is not None else ""
+    if _word_char(text[j + len(consumed) : j + len(consumed) + 1]):
+        return f"bad duration syntax: {go_quote(consumed)}"
+    return "missing unit character in duration"
+
+
+def _word_char(c: str) -> bool:
+    return c != "" and c.isascii() and (c.isalnum() or c == "_")
+
+
+def _in_braces(text: str, pos: int) -> bool:
+    """Whether `pos` follows an unclosed ``{`` (strings aside; used for messages only)."""
+    return text.rfind("{", 0, pos) > text.rfind("}", 0, pos)
+
+
 def _syntax_error(exc: UnexpectedInput, text: str) -> ParseError:
+    err = _lark_syntax_error(exc, text)
+    lexed = _lexer_error(text)
+    if lexed is not None and lexed[0] <= err.pos[0]:
+        return ParseError(lexed[2], (lexed[1], len(text)), text)
+    return err
+
+
+def _lark_syntax_error(exc: UnexpectedInput, text: str) -> ParseError:
     if isinstance(exc, UnexpectedToken):
         tok = exc.token
         if tok.type == "$END":
             return ParseError("unexpected end of input", (len(text), len(text)), text)
+        if tok.type in ("EQL_REGEX", "NEQ_REGEX") and not _in_braces(text, _tpos(tok)[0]):
+            # Outside braces Prometheus's lexer knows only "=", "==" and "!=".
+            return ParseError(f"unexpected character after '{tok.value[0]}': '~'",
+                              _tpos(tok), text)
+        if tok.type == "COLON" and text.rfind("[", 0, tok.start_pos or 0) <= text.rfind(
+                "]", 0, tok.start_pos or 0):
+            # Outside brackets a ':' starts a metric name for Prometheus's lexer.
+            return ParseError('unexpected metric identifier ":"', _tpos(tok), text)
+        if _in_braces(text, _tpos(tok)[0]) and re.fullmatch(r"[a-zA-Z_]\w*", str(tok.value)):
+            # Inside braces Prometheus's lexer sees every word as an identifier.
+            return ParseError(f"unexpected identifier {go_quote(tok.value)}", _tpos(tok), text)
         return ParseError(f"unexpected {_describe(tok)}", _tpos(tok), text)
     if isinstance(exc, UnexpectedCharacters):
         i = exc.pos_in_stream or 0

@@ -18,6 +18,7 @@ from vigilops.query.ast import (
     AggregateExpr,
     At,
     BinaryExpr,
+    BinOp,
     Call,
     Cardinality,
     Expr,
@@ -128,7 +129,10 @@ def to_promql(expr: Expr) -> str:
         return f"{head}({param}{to_promql(expr.expr)})"
     if isinstance(expr, BinaryExpr):
         bool_ = " bool" if expr.return_bool else ""
-        return (f"{to_promql(expr.lhs)} {expr.op.value}{bool_}{_matching(expr.matching)} "
+        lhs = to_promql(expr.lhs)
+        if lhs == "+Inf" and expr.op is BinOp.POW:
+            lhs = "Inf"  # "+Inf ^ x" would parse as +(Inf ^ x)
+        return (f"{lhs} {expr.op.value}{bool_}{_matching(expr.matching)} "
                 f"{to_promql(expr.rhs)}")
     if isinstance(expr, UnaryExpr):
         return f"{expr.op}{to_promql(expr.expr)}"

@@ -262,6 +262,34 @@ INVALID: list[tuple[str, str]] = [
     ("0x", '1:1: parse error: error parsing number: strconv.ParseFloat: parsing "0x": '
            "invalid syntax"),
     ("foo @ start", "1:12: parse error: unexpected end of input"),
+    ("é", "1:1: parse error: unexpected character: 'é'"),
+    ("foo $", "1:5: parse error: unexpected character: '$'"),
+    ("foo[5M]", '1:5: parse error: bad duration syntax: "5"'),
+    ("foo[ ]", "1:6: parse error: missing unit character in duration"),
+    ("x[[5m]]", "1:3: parse error: missing unit character in duration"),
+    ("{ 1 }", "1:3: parse error: unexpected character inside braces: '1'"),
+    ("{a=\"b\" # comment\n, offset offset}", '2:10: parse error: unexpected identifier "offset"'),
+    ("foo{a=\"b\" @ 1}", "1:11: parse error: unexpected character inside braces: '@'"),
+    ("@ 100", '1:1: parse error: unexpected "<Item 57385>" <op:@>'),
+    ("foo :", '1:5: parse error: unexpected metric identifier ":"'),
+    ("=~ 'b'", "1:1: parse error: unexpected character after '=': '~'"),
+    ("histogram_quantile end()", '1:20: parse error: unexpected "end"'),
+    ("group_left time() + x", "1:1: parse error: unexpected <group_left>"),
+    ("(on", "1:2: parse error: unexpected <on>"),
+    ("(foo", "1:5: parse error: unclosed left parenthesis"),
+    ("sum by (a", "1:10: parse error: unclosed left parenthesis"),
+    ("foo)", "1:5: parse error: unexpected right parenthesis ')'"),
+    ("sum(foo))", "1:10: parse error: unexpected right parenthesis ')'"),
+    ("foo{", "1:5: parse error: unexpected end of input inside braces"),
+    ('foo{a="b"', "1:10: parse error: unexpected end of input inside braces"),
+    ("{{", "1:2: parse error: unexpected left brace '{'"),
+    ("foo}", "1:4: parse error: unexpected character: '}'"),
+    ("foo[5m", "1:7: parse error: unclosed left bracket"),
+    ("x[5m]]", "1:6: parse error: unexpected right bracket ']'"),
+    ("rate(x[5m)", '1:10: parse error: unexpected ")"'),
+    ("1 +", "1:4: parse error: unexpected end of input"),
+    ('foo{a="b" c="d"}', '1:11: parse error: unexpected identifier "c"'),
+    ("foo{a=b}", '1:7: parse error: unexpected identifier "b"'),
     ("foo offset +5m", "1:12: parse error: unexpected <op:+>"),
     ("bool", "1:1: parse error: unexpected <bool>"),
     ("on", "1:1: parse error: unexpected <on>"),
@@ -350,7 +378,7 @@ INVALID: list[tuple[str, str]] = [
     # positions on later lines count from the line start
     ("sum(\n  rate(foo)\n)", '2:8: parse error: expected type range vector in call to '
                              'function "rate", got instant vector'),
-    ("é + rate(foo)", '1:11: parse error: expected type range vector in call to function '
+    ('"é" + rate(foo)', '1:13: parse error: expected type range vector in call to function '
                       '"rate", got instant vector'),
 ]
 
