@@ -309,9 +309,10 @@ def parse_matchers(selectors: Sequence[str]) -> list[list[Matcher]]:
     """`parseMatchersParam`: one matcher list per `match[]`; each needs a matcher that does
     not match the empty string.
 
-    TODO(promql): uses the small selector grammar of `vigilops.tsdb.model.parse_selector`
-    until the PromQL parser (`vigilops.query.parser`) lands; it will replace this call so
-    that error messages carry PromQL's ``1:5: parse error: …`` positions.
+    TODO(promql): uses the small selector grammar of `vigilops.tsdb.model.parse_selector`.
+    Prometheus parses `match[]` with the PromQL grammar's metric-selector entry point, which
+    accepts all-empty selectors (reported here) and reports ``1:5: parse error: …``
+    positions; `vigilops.query.parser` needs such an entry point before it can replace this.
     """
     # Prometheus returns this one unwrapped (no `invalid parameter "match[]": ` prefix).
     empty = ApiError(ErrorType.BAD_DATA, "match[] must contain at least one non-empty matcher")
