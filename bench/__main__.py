@@ -5,6 +5,8 @@
   ingest    batch append throughput into the head
   memory    head memory per active series
   read      read-back speed through the Querier
+  scrape    scrape ingest through the full scrape path (real servers, synthetic targets):
+            VigilOps, Prometheus, VictoriaMetrics; VigilOps also while compacting
   all       everything above in one run; rewrites the figures in BENCHMARKS.md
   report    redraw BENCHMARKS.md from a saved ``--json`` file of ``all``
 """
@@ -32,6 +34,7 @@ from .report import (
     memory_detail,
     read_detail,
     render_figures,
+    scrape_detail,
     summary_table,
     update_markdown,
     write_json,
@@ -124,6 +127,29 @@ def run_memory_step(workdir: str, series: int, scrapes: int, repeats: int) -> D 
     return r
 
 
+def run_scrape_step(args: argparse.Namespace, workdir: str, systems: list[str],
+                    backfill: dsmod.Dataset | None) -> D:
+    from .scrape import run_scrape
+
+    run = run_info().to_dict()  # before: the commit under test, not one made meanwhile
+    out = run_scrape(
+        os.path.join(workdir, "scrape"), systems, targets=args.scrape_targets, interval_s=args.scrape_interval,
+        warmup_s=args.scrape_warmup, duration_s=args.scrape_duration, probes=args.scrape_probes,
+        backfill=backfill, step=step, guarded=guarded,
+    )
+    out["command"] = "python -m bench " + shlex.join(sys.argv[1:])
+    out["run"] = run
+    return out
+
+
+def is_reference_scrape(args: argparse.Namespace, systems: list[str]) -> bool:
+    from .scrape import DEFAULT_INTERVAL_S, DEFAULT_PROBES, DEFAULT_TARGETS
+
+    return (args.scrape_targets == DEFAULT_TARGETS and args.scrape_interval == DEFAULT_INTERVAL_S
+            and args.scrape_warmup >= 60 and args.scrape_duration >= 180
+            and args.scrape_probes == DEFAULT_PROBES and len(systems) == len(SYSTEM_KEYS))
+
+
 # -- subcommands -----------------------------------------------------------------------------
 
 def add_dataset_args(p: argparse.ArgumentParser) -> None:
@@ -134,6 +160,29 @@ def add_dataset_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--hours", type=float, default=dsmod.DEFAULT_HOURS)
     g.add_argument("--step", type=int, default=dsmod.DEFAULT_STEP_S, help="seconds between samples")
     g.add_argument("--end", type=int, default=dsmod.DEFAULT_END, help="Unix seconds of the last sample")
+
+
+def add_scrape_args(p: argparse.ArgumentParser, prefix: bool = False) -> None:
+    from .scrape import (
+        DEFAULT_DURATION_S,
+        DEFAULT_INTERVAL_S,
+        DEFAULT_PROBES,
+        DEFAULT_TARGETS,
+        DEFAULT_WARMUP_S,
+    )
+
+    g = p.add_argument_group("scrape ingest")
+    pre = "--scrape-" if prefix else "--"
+    g.add_argument(pre + "targets", dest="scrape_targets", type=int, metavar="N", default=DEFAULT_TARGETS,
+                   help="load server targets (default %(default)s)")
+    g.add_argument(pre + "interval", dest="scrape_interval", type=float, metavar="SECONDS", default=DEFAULT_INTERVAL_S,
+                   help="scrape interval in seconds (default %(default)s)")
+    g.add_argument(pre + "warmup", dest="scrape_warmup", type=float, metavar="SECONDS", default=DEFAULT_WARMUP_S,
+                   help="seconds scraped before measuring (default %(default)s)")
+    g.add_argument(pre + "duration", dest="scrape_duration", type=float, metavar="SECONDS", default=DEFAULT_DURATION_S,
+                   help="seconds measured (default %(default)s)")
+    g.add_argument(pre + "probes", dest="scrape_probes", type=int, metavar="N", default=DEFAULT_PROBES,
+                   help="probe targets recording scrape arrival times (default %(default)s)")
 
 
 def get_dataset(args: argparse.Namespace) -> dsmod.Dataset:
@@ -222,6 +271,36 @@ def cmd_read(args: argparse.Namespace, workdir: str) -> D:
     return res
 
 
+def cmd_scrape(args: argparse.Namespace, workdir: str) -> D:
+    systems = parse_systems(args.systems)
+    backfill = None
+    if not args.no_compaction and "vigilops" in systems:
+        backfill = dsmod.ensure_dataset(args.backfill, args.backfill_targets, args.backfill_hours,
+                                        dsmod.DEFAULT_STEP_S, dsmod.DEFAULT_END)
+        print(f"backfill for the compaction run: {backfill.path}: {backfill.samples:,} samples", flush=True)
+    res: D = {"run": run_info().to_dict()}
+    res["scrape"] = run_scrape_step(args, workdir, systems, backfill)
+    print("\n" + scrape_detail(res))
+    if args.no_md:
+        pass
+    elif args.md or is_reference_scrape(args, systems):
+        # The other figures come from the last `all`: keep them, replace the scrape section.
+        merged: D = {}
+        if os.path.exists(args.results):
+            with open(args.results) as f:
+                merged = json.load(f)
+        merged.setdefault("run", res["run"])
+        merged["scrape"] = res["scrape"]
+        write_json(args.results, merged)
+        md = args.md or BENCHMARKS_MD
+        update_markdown(merged, md, MD_HEADER)
+        print(f"updated {args.results} and {md}")
+    else:
+        print("not the reference shape (200 targets at 1 s, 60 s + 180 s, all systems): BENCHMARKS.md left "
+              "alone; pass --md PATH to write the figures anyway")
+    return res
+
+
 def cmd_all(args: argparse.Namespace, workdir: str) -> D:
     from .read import read_data_dir, read_head, read_synthetic_blocks
 
@@ -247,6 +326,8 @@ def cmd_all(args: argparse.Namespace, workdir: str) -> D:
         res["read"].insert(0, r)
     if not args.keep:
         shutil.rmtree(imported, ignore_errors=True)
+    if not args.no_scrape:
+        res["scrape"] = run_scrape_step(args, workdir, parse_systems(args.systems), ds)
     res["command"] = "python -m bench " + shlex.join(sys.argv[1:])
     print("\n" + render_figures(res))
     if args.no_md:
@@ -311,10 +392,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=3)
     common(p)
 
+    p = sub.add_parser("scrape", help="scrape ingest through the full scrape path, side by side with the peers")
+    add_scrape_args(p)
+    p.add_argument("--systems", default=",".join(SYSTEM_KEYS), help="comma-separated subset of %(default)s")
+    g = p.add_argument_group("compaction run (VigilOps scraping while its maintenance merges backfilled blocks)")
+    g.add_argument("--backfill", metavar="FILE", help="OpenMetrics file to backfill (default: "
+                   "bench/out/node_<H>h_<T>t.om, generated if missing)")
+    g.add_argument("--backfill-targets", type=int, default=dsmod.DEFAULT_TARGETS)
+    g.add_argument("--backfill-hours", type=float, default=dsmod.DEFAULT_HOURS)
+    g.add_argument("--no-compaction", action="store_true", help="skip the compaction run")
+    p.add_argument("--results", metavar="PATH", default=DEFAULT_ALL_JSON,
+                   help="results of `all` to put the scrape figures into before redrawing BENCHMARKS.md "
+                   "(default: %(default)s)")
+    p.add_argument("--md", metavar="PATH", help="Markdown file to update (default: BENCHMARKS.md, "
+                   "only for the reference shape)")
+    p.add_argument("--no-md", action="store_true", help="do not touch any Markdown or results file")
+    common(p)
+
     p = sub.add_parser("all", help="everything, one run; rewrites the figures in BENCHMARKS.md")
     add_dataset_args(p)
     p.add_argument("--systems", default=",".join(SYSTEM_KEYS), help="comma-separated subset of %(default)s")
     p.add_argument("--series", type=int, default=10_000, help="series for the append benchmark")
+    add_scrape_args(p, prefix=True)
+    p.add_argument("--no-scrape", action="store_true", help="skip the scrape ingest benchmark")
     p.add_argument("--md", metavar="PATH", help="Markdown file to update (default: BENCHMARKS.md, "
                    "only for the reference dataset)")
     p.add_argument("--no-md", action="store_true", help="do not touch any Markdown file")
@@ -348,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = workdir_for(args)
     try:
         handler = {"disk": cmd_disk, "ingest": cmd_ingest, "memory": cmd_memory, "read": cmd_read,
-                   "all": cmd_all}[args.command]
+                   "scrape": cmd_scrape, "all": cmd_all}[args.command]
         res = handler(args, workdir)
     except BaseException:
         if not args.keep:

@@ -157,6 +157,175 @@ def _vigilops_compaction_cpu(store: D | None) -> str:
     return "included above"
 
 
+# -- scrape ingest ---------------------------------------------------------------------------
+
+def _scrape_sys(res: D, system: str) -> D | None:
+    s = res.get("scrape", {}).get("systems", {}).get(system)
+    return s if isinstance(s, dict) and "error" not in s else None
+
+
+def fmt_ms(x: float | None) -> str:
+    if x is None:
+        return "—"
+    if x >= 100:
+        return f"{x:,.0f}"
+    return f"{x:.1f}"
+
+
+def fmt_late(lat: D | None, with_max: bool = False) -> str:
+    """``p50 / p99 ms`` (``/ max``), and the share of missed scrapes when there were any."""
+    if not lat:
+        return "—"
+    parts = [fmt_ms(lat["p50_ms"]), fmt_ms(lat["p99_ms"])] + ([fmt_ms(lat["max_ms"])] if with_max else [])
+    text = " / ".join(parts) + " ms"
+    if lat.get("missed"):
+        text += f", {100 * lat['missed_share']:.1f} % missed"
+    return text
+
+
+def scrape_shape(sc: D) -> str:
+    spt = next((s.get("series_per_target") for s in sc.get("systems", {}).values()
+                if isinstance(s, dict) and s.get("series_per_target")), None)
+    series = f" × {spt} series" if spt else ""
+    return f"{sc['targets']} targets{series} every {sc['interval_s']:g} s"
+
+
+def scrape_rows(res: D) -> list[list[str]]:
+    sc = res.get("scrape")
+    if not sc or not sc.get("systems"):
+        return []
+    v, p, vm = (_scrape_sys(res, s) for s in SYSTEMS)
+
+    def row(title: str, key: str, fmt: Any, goal: str) -> list[str]:
+        vals = [s.get(key) if s else None for s in (v, p, vm)]
+        return [title] + [fmt(x) for x in vals] + [fmt_ratio(vals[0], vals[1]), fmt_ratio(vals[0], vals[2]), goal]
+
+    rows = [
+        row(f"Scrape ingest, samples per second ({scrape_shape(sc)})", "samples_per_s", fmt_rate, ""),
+        row("Scrape ingest, CPU-s per million samples", "cpu_s_per_million", fmt_cpu, "≤ Prometheus"),
+        row("Scrape ingest, RSS per active series", "rss_per_series", fmt_bytes, "≤ VictoriaMetrics"),
+        ["Scrape lateness p50 / p99 (probe targets' arrival times)"]
+        + [fmt_late(s.get("lateness_probe")) if s else "—" for s in (v, p, vm)] + ["", "", ""],
+        ["Scrape lateness p50 / p99 (stored `up` timestamps, all targets)"]
+        + [fmt_late(s.get("lateness_stored")) if s else "—" for s in (v, p)] + ["n/a ²", "", "", ""],
+    ]
+    c = sc.get("compaction")
+    if isinstance(c, dict) and "error" not in c:
+        rows.append([f"… VigilOps while compacting {c['backfill']['samples'] / 1e6:.1f} M backfilled samples "
+                     f"({c['window_s']:.0f} s), stored `up`",
+                     fmt_late(c["during"].get("lateness_stored")), "—", "—", "", "", ""])
+    return rows
+
+
+def scrape_detail(res: D) -> str:
+    sc = res.get("scrape")
+    if not sc:
+        return ""
+    parts = []
+    lines = [
+        f"- Targets: {scrape_shape(sc)} from `{sc['loadserver']}` (values move between scrapes), "
+        f"plus {sc['probes']} probe targets served by the harness (a frozen frame of the same payload, "
+        f"arrival time of every scrape recorded); one job each, static configs, `scrape_timeout` = interval. "
+        f"Each system in turn, the load server restarted for each; {sc['warmup_s']:g} s warm-up, then "
+        f"{sc['duration_s']:g} s measured.",
+    ]
+    run = sc.get("run")
+    if sc.get("command") and sc.get("command") != res.get("command"):
+        when = f"{run.get('date_utc', '?')}, VigilOps commit {run.get('vigilops_commit', '?')}; " if run else ""
+        lines.append(f"- Run: {when}`{sc['command']}`")
+    parts.append("\n".join(lines))
+    rows = []
+    trows = []
+    for system in SYSTEMS:
+        s = sc.get("systems", {}).get(system)
+        if not isinstance(s, dict):
+            continue
+        if "error" in s:
+            rows.append([system, "failed: " + s["error"].splitlines()[0][:120]] + [""] * 9)
+            continue
+        keep = s.get("keeping_up")
+        rows.append([
+            system, fmt_rate(s["samples_per_s"]), f"{100 * keep:.1f} %" if keep else "—",
+            fmt_cpu(s["cpu_s"]), fmt_cpu(s["cpu_s_per_million"]), f"{s['cores']:.2f}",
+            fmt_bytes(s["rss_bytes"]), f"{s['series']:,.0f}", fmt_bytes(s["rss_per_series"]),
+            f"{s['loadserver_cpu_s'] / s['window_s']:.2f}", f"{s['neighbours_cores']:.2f}",
+        ])
+        st = s.get("lateness_stored")
+        pr = s.get("lateness_probe")
+        own = s.get("own_timing") or {}
+        missed = st["missed"] if st else own.get("stored_missed")
+        scrapes = st["scrapes"] if st else own.get("stored_scrapes")
+        trows.append([
+            system, fmt_late(pr, with_max=True), fmt_late(st, with_max=True) if st else "n/a ²",
+            f"{st['late_over_10pct']:,}" if st else "—",
+            f"{missed:,} of {missed + scrapes:,}" if scrapes is not None and missed is not None else "—",
+            f"{s.get('scrapes_down', 0):,}",
+        ])
+    parts.append(table(["System", "Samples/s", "Of the series' rate", "CPU-s", "CPU-s per M samples", "Cores",
+                        "RSS", "Active series", "RSS per series", "Load server cores", "Neighbours' cores ³"],
+                       rows))
+    parts.append(table(["System", "Lateness, probes: p50 / p99 / max", "Lateness, stored `up`: p50 / p99 / max",
+                        "Stored scrapes > 10 % of the interval late", "Missed scrapes (stored `up`)",
+                        "Failed scrapes"], trows))
+    notes = [
+        "- ² VictoriaMetrics stores the scheduled tick time as the sample time unless a scrape is off by more "
+        "than a tenth of the interval; its stored `up` shows missed scrapes only",
+        "- ³ CPU used on the machine during the window by everything else than the server, the load server "
+        "and the harness: other work sharing the machine",
+        "- Lateness: how long after its scheduled tick a scrape started (every target has a fixed phase in "
+        "the interval; up to 10 ms before the tick counts as early, i.e. negative). VigilOps's phases are computed exactly as its server computes them; "
+        "the peers' are estimated per target (the densest 2 ms of its scrape phases, i.e. its on-time "
+        "scrapes). Probes: when the request reached the target; stored: the sample time of `up` (VigilOps "
+        "and Prometheus snap a scrape within 2 ms of its tick to the tick, so most stored lateness is exactly "
+        "0). A missed scrape is a tick with no scrape at all (a scrape more than an interval late counts as "
+        "one missed tick plus the remainder).",
+    ]
+    p = _scrape_sys(res, "Prometheus")
+    if p and p.get("own_timing"):
+        q = p["own_timing"]["minus_interval_ms"]
+        notes.append(
+            "- Prometheus's own `prometheus_target_interval_length_seconds` (time between consecutive scrapes "
+            "of a target, over its last 10 minutes, so warm-up included), minus the interval: "
+            + ", ".join(f"p{float(k) * 100:g} {v:+.1f} ms" for k, v in sorted(q.items(), key=lambda kv: float(kv[0]))))
+    for system in SYSTEMS:
+        s = _scrape_sys(res, system)
+        if s:
+            notes.append(f"- **{system}** {s['version']}: `{s['command']}`")
+            notes += [f"  - {n}" for n in s.get("notes", []) if not n.startswith("VictoriaMetrics stores")]
+    parts.append("\n".join(notes))
+    c = sc.get("compaction")
+    if isinstance(c, dict) and "error" in c:
+        parts.append(f"VigilOps while compacting: failed: {c['error'].splitlines()[0][:200]}")
+    elif isinstance(c, dict):
+        bf = c["backfill"]
+        crows = []
+        for label, ph in (("the half minute before", c["before"]), ("during the compaction", c["during"])):
+            crows.append([label, f"{ph['window_s']:.1f}", fmt_late(ph.get("lateness_stored"), with_max=True),
+                          fmt_late(ph.get("lateness_probe"), with_max=True), f"{ph.get('scrapes_down', 0):,}"])
+        parts.append("**VigilOps while compacting**\n\n" + table(
+            ["Window", "Seconds", "Lateness, stored `up`: p50 / p99 / max", "Lateness, probes: p50 / p99 / max",
+             "Failed scrapes"], crows))
+        rate = c.get("samples_per_s")
+        lines = [
+            f"- Backfill: {bf['samples']:,} samples of {bf['series']:,} series ({bf['targets']} targets × "
+            f"{bf['hours']:g} h at {bf['step_s']} s, `{bf['generator_command']}`), imported as 2 h blocks before "
+            f"start: `{c['import_command']}` ({fmt_cpu(c['import_cpu_s'])} CPU-s)",
+            f"- The server's first background maintenance ({c['start_after_ready_s']:.0f} s after it was ready) "
+            f"merged {c['blocks_before']} blocks into {c['blocks_after']} in {c['merges']} merges over "
+            f"{c['window_s']:.1f} s, while scraping; the server used {fmt_cpu(c['cpu_s'])} CPU-s in that time "
+            f"({c['cpu_s'] / c['window_s']:.2f} cores), peak RSS {fmt_bytes(c['peak_rss_bytes'])}"
+            if c["window_s"] else "- (no compaction window)",
+        ]
+        if rate is not None:
+            lines.append(f"- Samples ingested during the compaction: {fmt_rate(rate)} "
+                         f"({100 * rate / c['expected_per_s']:.1f} % of the series' rate)")
+        lines += [f"- {n}" for n in c.get("notes", [])]
+        lines.append("- Window: from the server's metrics polled every 0.5 s (merge count; start = first poll "
+                     "showing a merge minus the merge time it reports), so its ends are good to about half a second")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
 def summary_table(res: D) -> str:
     headers = ["Figure", "VigilOps", "Prometheus", "VictoriaMetrics", "VigilOps ÷ Prometheus",
                "VigilOps ÷ VictoriaMetrics", "Goal"]
@@ -178,6 +347,7 @@ def summary_table(res: D) -> str:
         if r:
             rows.append([f"Read-back through the Querier, from {source} (samples per CPU-s)",
                          fmt_rate(r["samples_per_cpu_s"]), "—", "—", "", "", ""])
+    rows += scrape_rows(res)
     return table(headers, rows)
 
 
@@ -292,6 +462,11 @@ def run_block(res: D) -> str:
         )
     if res.get("command"):
         lines.append(f"- Command: `{res['command']}`")
+    sc = res.get("scrape")
+    if isinstance(sc, dict) and sc.get("command") and sc.get("command") != res.get("command"):
+        srun = sc.get("run") or {}
+        lines.append(f"- Scrape ingest figures: a separate run, `{sc['command']}` "
+                     f"({srun.get('date_utc', '?')}, VigilOps commit {srun.get('vigilops_commit', '?')})")
     return "\n".join(lines)
 
 
@@ -306,6 +481,8 @@ def render_figures(res: D) -> str:
         out += ["### Head memory per active series", "", memory_detail(res), ""]
     if res.get("read"):
         out += ["### Read-back through the Querier", "", read_detail(res), ""]
+    if res.get("scrape"):
+        out += ["### Scrape ingest", "", scrape_detail(res), ""]
     return "\n".join(out).rstrip() + "\n"
 
 
