@@ -182,6 +182,7 @@ def test_many_scrapes_seal_frames_and_stay_exact(db: DB) -> None:
         a = db.appender()
         a.append(refs, T0 + k * 15_000, vals)
         a.commit()
+    db.head.drain_seals()
     assert len(db.head.store.frames) > 0, "the log should have been sealed into frames"
     got = read_all(db)
     for i, ls in enumerate(labels):
@@ -250,3 +251,54 @@ def test_label_queries_honour_matchers_and_limits(db: DB) -> None:
 
 def test_labels_with_empty_values_are_absent() -> None:
     assert Labels({"a": "1", "b": ""}) == Labels({"a": "1"})
+
+
+def test_background_sealing_with_concurrent_cuts_and_queries_loses_nothing(db_path: str) -> None:
+    from vigilops.tsdb.db import DBOptions
+
+    # Seal often (every 2 samples per series) so the sealer, head cuts and queries interleave.
+    opts = DBOptions(head=HeadOptions(seal_samples_per_series=2))
+    labels = series_labels(2500)
+    n_scrapes = 600  # 600 minutes: several block ranges, so maintain() cuts while sealing
+    errors: list[BaseException] = []
+    with DB.open(db_path, opts) as db:
+        app = db.appender()
+        refs = app.refs(labels)
+        app.commit()
+        done = threading.Event()
+
+        def maintain() -> None:
+            try:
+                while not done.is_set():
+                    db.maintain()
+                    with db.querier(T0, T0 + 10**9) as q:
+                        for s in q.select([Matcher(MatchType.EQUAL, "id", "7")]):
+                            assert (np.diff(s.timestamps) > 0).all()
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        worker = threading.Thread(target=maintain)
+        worker.start()
+        try:
+            for k in range(n_scrapes):
+                a = db.appender()
+                a.append(refs, T0 + k * 60_000, np.arange(2500, dtype=np.float64) + k)
+                a.commit()
+        finally:
+            done.set()
+            worker.join()
+        assert not errors, errors
+        db.head.drain_seals()
+
+        def check(d: DB) -> None:
+            got = read_all(d)
+            assert len(got) == 2500
+            for i, ls in enumerate(labels):
+                ts, vs = got[ls]
+                assert ts.tolist() == [T0 + k * 60_000 for k in range(n_scrapes)]
+                assert vs.tolist() == [float(i + k) for k in range(n_scrapes)]
+
+        check(db)
+        assert db.block_list(), "maintain() should have cut blocks while the sealer ran"
+    with DB.open(db_path, opts) as db:
+        check(db)

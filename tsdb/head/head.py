@@ -38,6 +38,9 @@ class HeadOptions:
     out_of_order_window_ms: int = 0
     seal_samples_per_series: int = 16
     zstd_level: int = 3
+    #: Seal and merge frames on a background thread, so that a commit (a scrape) never
+    #: waits for encoding; False seals inside the commit (simpler, for tools and tests).
+    background_seal: bool = True
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,8 @@ class Head:
         self.generation = 0
         self.closed = False
         self.totals = AppendResult()
+        self._seal_wakeup = threading.Event()
+        self._sealer: threading.Thread | None = None
 
     # -- writing ---------------------------------------------------------------------------
     def appender(self) -> HeadAppender:
@@ -168,9 +173,53 @@ class Head:
                 result.appended += len(b.refs)
             self.generation += 1
             if self.store.should_seal(len(reg)):
-                self.store.seal()
+                if self.options.background_seal:
+                    self.store.detach_log()
+                    self._wake_sealer()
+                else:
+                    self.store.seal()
             self.totals.merge(result)
         return result
+
+    # -- sealing in the background ---------------------------------------------------------
+    def _wake_sealer(self) -> None:
+        if self._sealer is None:
+            self._sealer = threading.Thread(target=self._seal_loop, name="head-sealer", daemon=True)
+            self._sealer.start()
+        self._seal_wakeup.set()
+
+    def _seal_loop(self) -> None:
+        while True:
+            self._seal_wakeup.wait()
+            self._seal_wakeup.clear()
+            if self.closed:
+                return
+            try:
+                self.drain_seals()
+            except Exception:  # never lose the thread; the data stays in `pending`
+                log.exception("sealing head frames failed; will retry on the next seal")
+
+    def drain_seals(self) -> None:
+        """Encode pending logs into frames and merge full levels; only the publishing of
+        each result takes the lock. Safe to call from any thread (results of concurrent
+        callers for the same part are published once)."""
+        store = self.store
+        while True:
+            with self.lock:
+                part = store.pending[0] if store.pending else None
+            if part is None:
+                break
+            frame = store.encode_part(part)
+            with self.lock:
+                store.publish_sealed(part, frame)
+        while True:
+            with self.lock:
+                group = store.merge_candidates()
+            if group is None:
+                return
+            merged = store.encode_merge(group)
+            with self.lock:
+                store.publish_merge(group, merged)
 
     def _settle(
         self, batches: Sequence[Batch], generation: int, result: AppendResult
@@ -332,6 +381,9 @@ class Head:
     def close(self) -> None:
         with self.lock:
             self.closed = True
+        if self._sealer is not None:
+            self._seal_wakeup.set()
+            self._sealer.join(timeout=60)
 
 
 def time_bounds(cols: SampleColumns) -> tuple[int, int]:

@@ -68,12 +68,27 @@ def decode_columns(frame: HeadFrame) -> SampleColumns:
     return SampleColumns(np.repeat(frame.refs.astype(np.int64), d.counts), d.timestamps, d.values)
 
 
+@dataclass(frozen=True, eq=False)
+class LogPart:
+    """Samples in arrival order: the open log, or a detached log waiting to be sealed.
+
+    Compared by identity: the sealer publishes its frame only if the part it encoded is
+    still the one the store holds (a head cut may have replaced it meanwhile).
+    """
+
+    refs: I64
+    timestamps: I64
+    values: F64
+
+    def sorted(self) -> SampleColumns:
+        return sort_dedup(self.refs, self.timestamps, self.values)
+
+
 @dataclass(frozen=True)
 class StoreSnapshot:
     frames: tuple[HeadFrame, ...]
-    log_refs: I64
-    log_ts: I64
-    log_vals: F64
+    #: Detached logs being sealed, oldest first, then the open log.
+    logs: tuple[LogPart, ...]
 
     def gather(self, wanted: I64, mint: int, maxt: int) -> SampleColumns:
         """Samples of the series `wanted` (sorted refs) in [mint, maxt], sorted by (ref, t)."""
@@ -93,12 +108,13 @@ class StoreSnapshot:
             parts_r.append(np.repeat(found, d.counts))
             parts_t.append(d.timestamps)
             parts_v.append(d.values)
-        if len(self.log_refs):
-            lmask = np.isin(self.log_refs, wanted)
-            if lmask.any():
-                parts_r.append(self.log_refs[lmask])
-                parts_t.append(self.log_ts[lmask])
-                parts_v.append(self.log_vals[lmask])
+        for log in self.logs:
+            if len(log.refs):
+                lmask = np.isin(log.refs, wanted)
+                if lmask.any():
+                    parts_r.append(log.refs[lmask])
+                    parts_t.append(log.timestamps[lmask])
+                    parts_v.append(log.values[lmask])
         if not parts_r:
             return SampleColumns.empty()
         r = np.concatenate(parts_r)
@@ -113,8 +129,8 @@ class StoreSnapshot:
     def all_samples(self) -> SampleColumns:
         """Everything in the snapshot, sorted by (ref, t)."""
         parts = [decode_columns(f) for f in self.frames]
-        # The log is in arrival order: sort it before it joins sorted frame columns.
-        parts.append(sort_dedup(self.log_refs, self.log_ts, self.log_vals))
+        # Logs are in arrival order: sort them before they join sorted frame columns.
+        parts.extend(log.sorted() for log in self.logs)
         return concat_columns(parts)
 
 
@@ -125,6 +141,8 @@ class SampleStore:
         self.seal_samples_per_series = seal_samples_per_series
         self.zstd_level = zstd_level
         self.frames: list[HeadFrame] = []
+        #: Logs detached by `detach_log`, oldest first, until their frame is published.
+        self.pending: list[LogPart] = []
         self._cap = 4096
         self._refs = np.zeros(self._cap, dtype=np.int64)
         self._ts = np.zeros(self._cap, dtype=np.int64)
@@ -138,7 +156,11 @@ class SampleStore:
         return self._len
 
     def num_samples(self) -> int:
-        return self._len + sum(f.samples for f in self.frames)
+        return (
+            self._len
+            + sum(len(p.refs) for p in self.pending)
+            + sum(f.samples for f in self.frames)
+        )
 
     def frame_bytes(self) -> int:
         return sum(len(f.data) + f.refs.nbytes for f in self.frames)
@@ -165,39 +187,73 @@ class SampleStore:
     def should_seal(self, live_series: int) -> bool:
         return self._len >= max(4096, live_series * self.seal_samples_per_series)
 
-    def seal(self) -> None:
-        """Encode the open log into a level-0 frame and merge full levels."""
+    def detach_log(self) -> LogPart | None:
+        """Move the open log to `pending` (cheap: no copy) and start a new one."""
         if not self._len:
-            return
+            return None
         n = self._len
-        cols = sort_dedup(self._refs[:n], self._ts[:n], self._vals[:n])
+        part = LogPart(self._refs[:n], self._ts[:n], self._vals[:n])
+        self.pending.append(part)
         self._refs = np.zeros(self._cap, dtype=np.int64)
         self._ts = np.zeros(self._cap, dtype=np.int64)
         self._vals = np.zeros(self._cap, dtype=np.float64)
         self._len = 0
-        self.frames.append(encode_columns(cols, 0, self.zstd_level))
-        self._merge_levels()
+        return part
 
-    def _merge_levels(self) -> None:
-        while True:
-            last = self.frames[-1].level
-            if last >= MAX_LEVEL:
-                return
-            tail = 0
-            for f in reversed(self.frames):
-                if f.level != last:
-                    break
-                tail += 1
-            if tail < FANOUT:
-                return
-            group = self.frames[-tail:]
-            merged = concat_columns([decode_columns(f) for f in group])
-            del self.frames[-tail:]
-            self.frames.append(encode_columns(merged, last + 1, self.zstd_level))
+    def publish_sealed(self, part: LogPart, frame: HeadFrame | None) -> bool:
+        """Replace the pending `part` by its frame (None: it held no samples); False if a
+        cut replaced the part meanwhile (the caller's work is then discarded)."""
+        if not self.pending or self.pending[0] is not part:
+            return False
+        self.pending.pop(0)
+        if frame is not None:
+            self.frames.append(frame)
+        return True
+
+    def merge_candidates(self) -> list[HeadFrame] | None:
+        """The trailing frames of one level to merge next, if a level is full."""
+        if not self.frames:
+            return None
+        last = self.frames[-1].level
+        if last >= MAX_LEVEL:
+            return None
+        tail = 0
+        for f in reversed(self.frames):
+            if f.level != last:
+                break
+            tail += 1
+        return self.frames[-tail:] if tail >= FANOUT else None
+
+    def publish_merge(self, group: list[HeadFrame], merged: HeadFrame) -> bool:
+        """Replace `group` (still the trailing frames) by `merged`; False if they changed."""
+        k = len(group)
+        if len(self.frames) < k or any(a is not b for a, b in zip(self.frames[-k:], group)):
+            return False
+        del self.frames[-k:]
+        self.frames.append(merged)
+        return True
+
+    def encode_part(self, part: LogPart) -> HeadFrame | None:
+        cols = part.sorted()
+        return encode_columns(cols, 0, self.zstd_level) if len(cols) else None
+
+    def encode_merge(self, group: list[HeadFrame]) -> HeadFrame:
+        merged = concat_columns([decode_columns(f) for f in group])
+        return encode_columns(merged, group[0].level + 1, self.zstd_level)
+
+    def seal(self) -> None:
+        """Seal synchronously: the open log and everything pending, then merge levels."""
+        self.detach_log()
+        while self.pending:
+            part = self.pending[0]
+            self.publish_sealed(part, self.encode_part(part))
+        while (group := self.merge_candidates()) is not None:
+            self.publish_merge(group, self.encode_merge(group))
 
     def snapshot(self) -> StoreSnapshot:
         n = self._len
-        return StoreSnapshot(tuple(self.frames), self._refs[:n], self._ts[:n], self._vals[:n])
+        logs = (*self.pending, LogPart(self._refs[:n], self._ts[:n], self._vals[:n]))
+        return StoreSnapshot(tuple(self.frames), logs)
 
     def all_samples(self) -> SampleColumns:
         """Everything in the store, sorted by (ref, t)."""
@@ -219,6 +275,13 @@ class SampleStore:
             taken.append(cols.select(old))
             if not old.all():
                 kept.append(encode_columns(cols.select(~old), f.level, self.zstd_level))
+        new_pending: list[LogPart] = []
+        for part in self.pending:
+            old = part.timestamps < cut_t
+            taken.append(sort_dedup(part.refs[old], part.timestamps[old], part.values[old]))
+            if not old.all():
+                new_pending.append(LogPart(part.refs[~old], part.timestamps[~old], part.values[~old]))
+        self.pending = new_pending
         n = self._len
         log = SampleColumns(self._refs[:n], self._ts[:n], self._vals[:n])
         old = log.timestamps < cut_t
@@ -233,33 +296,13 @@ class SampleStore:
         self._recompute_bounds()
         return concat_columns(taken)
 
-    def drop_series(self, keep_mask_of_ref: npt.NDArray[np.bool_]) -> None:
-        """Drop samples of series whose entry in `keep_mask_of_ref` is False."""
-        new_frames: list[HeadFrame] = []
-        for f in self.frames:
-            keep = keep_mask_of_ref[f.refs]
-            if keep.all():
-                new_frames.append(f)
-            elif keep.any():
-                cols = decode_columns(f)
-                new_frames.append(
-                    encode_columns(cols.select(keep_mask_of_ref[cols.refs]), f.level, self.zstd_level)
-                )
-        self.frames = new_frames
-        n = self._len
-        if n:
-            keep = keep_mask_of_ref[self._refs[:n]]
-            r, t, v = self._refs[:n][keep], self._ts[:n][keep], self._vals[:n][keep]
-            self._refs = np.zeros(self._cap, dtype=np.int64)
-            self._ts = np.zeros(self._cap, dtype=np.int64)
-            self._vals = np.zeros(self._cap, dtype=np.float64)
-            self._len = 0
-            self.add(r, t, v)
-        self._recompute_bounds()
-
     def _recompute_bounds(self) -> None:
         mins = [f.mint for f in self.frames]
         maxs = [f.maxt for f in self.frames]
+        for p in self.pending:
+            if len(p.timestamps):
+                mins.append(int(p.timestamps.min()))
+                maxs.append(int(p.timestamps.max()))
         if self._len:
             mins.append(int(self._ts[: self._len].min()))
             maxs.append(int(self._ts[: self._len].max()))
