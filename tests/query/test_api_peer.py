@@ -5,10 +5,6 @@ and the label, label-values and series endpoints must answer the same JSON."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,11 +12,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from peerprocs import binary, free_port, process
 
 from vigilops.query.api.params import MAX_TIME_FORMATTED, MIN_TIME_FORMATTED
 from vigilops.query.api.promjson import format_timestamp, format_value
@@ -31,19 +29,6 @@ STEP_S = 60
 # Data ends a little before "now" so that defaults (and retention) hide nothing.
 END_S = (int(time.time()) // 3600 - 2) * 3600
 START_S = END_S - 4 * 3600
-
-
-def _binary(name: str) -> str:
-    path = shutil.which(name) or f"/usr/bin/{name}"
-    if not os.path.exists(path):
-        pytest.fail(f"{name} is not installed (Debian's prometheus package provides it)")
-    return path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _openmetrics() -> str:
@@ -65,22 +50,6 @@ def _openmetrics() -> str:
         lines.append(f'churn{{pod="p{k // 60}",ns="x"}} {k} {t}')
     lines.append("# EOF")
     return "\n".join(lines) + "\n"
-
-
-@contextmanager
-def _process(args: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            yield proc
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
 
 
 def _wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
@@ -106,22 +75,22 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
     config = tmp / "empty.yml"
     config.write_text("global:\n  scrape_interval: 1h\nscrape_configs: []\n")
     pdir, vdir = tmp / "prom", tmp / "vigil"
-    subprocess.run([_binary("promtool"), "tsdb", "create-blocks-from", "openmetrics", str(data), str(pdir)],
+    subprocess.run([binary("promtool"), "tsdb", "create-blocks-from", "openmetrics", str(data), str(pdir)],
                    check=True, capture_output=True)
     (pdir / "wal").mkdir(exist_ok=True)
     subprocess.run([sys.executable, "-m", "vigilops.cli", "tsdb", "import", "openmetrics", str(data), str(vdir)],
                    check=True, capture_output=True)
-    pport, vport = _free_port(), _free_port()
+    pport, vport = free_port(), free_port()
     with ExitStack() as stack:
-        prom = stack.enter_context(_process([
-            _binary("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={pdir}",
+        prom = stack.enter_context(process([
+            binary("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={pdir}",
             f"--web.listen-address=127.0.0.1:{pport}", "--storage.tsdb.retention.time=100y",
-        ], tmp / "prom.log"))
-        ours = stack.enter_context(_process([
+        ], str(tmp / "prom.log")))
+        ours = stack.enter_context(process([
             sys.executable, "-m", "vigilops.cli", "server", "--config.file", str(config),
             "--storage.tsdb.path", str(vdir), "--web.listen-address", f"127.0.0.1:{vport}",
             "--storage.tsdb.retention.time", "100y",
-        ], tmp / "vigil.log"))
+        ], str(tmp / "vigil.log")))
         pbase, vbase = f"http://127.0.0.1:{pport}", f"http://127.0.0.1:{vport}"
         _wait_ready(pbase, prom, tmp / "prom.log")
         _wait_ready(vbase, ours, tmp / "vigil.log")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from peerprocs import free_port
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
@@ -524,7 +525,7 @@ async def test_http_sd_follows_redirects_unless_told_not_to(sd_server: tuple[SDS
 
 
 async def test_http_sd_connection_refused() -> None:
-    port = _free_port()
+    port = free_port()
     registry = CollectorRegistry()
     with pytest.raises(HTTPSDError, match=f'Get "http://127.0.0.1:{port}/sd"'):
         await HTTPDiscoverer(http_sd(f"http://127.0.0.1:{port}/sd"), SDMetrics(registry)).refresh()
@@ -595,15 +596,6 @@ async def test_http_sd_run_reports_empty_when_first_refresh_fails(sd_server: tup
         assert addresses(await updates.next()) == {f"{url}:0": ["a:1"]}
     finally:
         await stop(task)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture

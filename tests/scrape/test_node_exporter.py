@@ -18,7 +18,7 @@ from vigilops.scrape.targets import build_targets
 from vigilops.tsdb.db import DB
 from vigilops.tsdb.model import MAX_TIME, MIN_TIME, Labels, Matcher, MatchType
 
-from .peers import binary, free_port, get, process, wait_for
+from peerprocs import binary, free_port, get, process, wait_for
 
 T0 = 1_795_305_600_000
 

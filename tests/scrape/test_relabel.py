@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from peerprocs import free_port
 import yaml
 
 from vigilops.scrape.config import RelabelConfig
@@ -354,13 +354,6 @@ def test_case_mapping_is_gos_simple_mapping(s: str, lower: str, upper: str) -> N
 # --- side by side with Prometheus ------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 def _peer_config(cases: list[Case]) -> str:
     jobs = []
     for i, case in enumerate(cases):
@@ -394,7 +387,7 @@ def prometheus_targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dic
     tmp = tmp_path_factory.mktemp("prometheus")
     cases = [c for c in CASES if c.peer]
     (tmp / "prometheus.yml").write_text(_peer_config(cases))
-    port = _free_port()
+    port = free_port()
     with (tmp / "prometheus.log").open("wb") as log:
         proc = subprocess.Popen(
             [

@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import re
-import socket
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from peerprocs import free_port
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -714,13 +714,6 @@ PEER_SD_YAML = """
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 async def _serve_json(body: bytes) -> TestServer:
     async def handle(request: web.Request) -> web.Response:
         return web.Response(body=body, content_type="application/json")
@@ -787,7 +780,7 @@ _LOG_ERR = re.compile(r'msg="Creating target failed" err="((?:[^"\\]|\\.)*)"')
 @pytest.mark.peer
 @pytest.mark.skipif(not os.access(PROMETHEUS, os.X_OK), reason="Prometheus is not installed")
 async def test_targets_match_prometheus(tmp_path: Path) -> None:
-    ports = {"p1": _free_port(), "p2": _free_port()}
+    ports = {"p1": free_port(), "p2": free_port()}
     sd_server = await _serve_json(json.dumps(_fill(PEER_HTTP_SD, ports)).encode())
     try:
         await _compare_with_prometheus(tmp_path, {**ports, "sd": sd_server.port})
@@ -808,7 +801,7 @@ async def _compare_with_prometheus(tmp_path: Path, ports: dict[str, Any]) -> Non
     assert {t["scrapePool"] for t in ours["active"]} == {"static", "files", "http"}
     assert len(ours["active"]) >= 12 and len(ours["dropped"]) >= 4 and len(ours["failures"]) >= 3
 
-    web_port = _free_port()
+    web_port = free_port()
     log_path = tmp_path / "prometheus.log"
     with open(log_path, "wb") as log:
         proc = await asyncio.create_subprocess_exec(

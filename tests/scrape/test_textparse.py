@@ -14,7 +14,6 @@ import json
 import math
 import re
 import shutil
-import socket
 import struct
 import subprocess
 import threading
@@ -28,6 +27,7 @@ from typing import Literal
 
 import numpy as np
 import pytest
+from peerprocs import free_port
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -894,12 +894,6 @@ PEER_CASES += _mutated_peer_cases(300)
 _NETWORK_ERROR = re.compile(r"deadline exceeded|i/o timeout|connection (refused|reset)|broken pipe|HTTP status")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 PeerResults = dict[str, tuple[str, list[tuple[dict[str, str], float]]]]
 
 
@@ -926,7 +920,7 @@ def prometheus_results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pee
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     tmp = tmp_path_factory.mktemp("prom")
-    port = _free_port()
+    port = free_port()
     config = {
         "global": {"scrape_interval": "2s", "scrape_timeout": "2s"},
         "scrape_configs": [

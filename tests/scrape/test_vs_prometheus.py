@@ -17,7 +17,7 @@ import pytest
 from vigilops.tsdb.db import DB
 from vigilops.tsdb.model import MAX_TIME, MIN_TIME, Matcher, MatchType
 
-from .peers import binary, free_port, get_json, process, vigilops_server, wait_for
+from peerprocs import binary, free_port, get_json, process, vigilops_server, wait_for
 
 PAYLOAD = """\
 # HELP requests_total Requests.

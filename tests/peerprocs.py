@@ -1,4 +1,5 @@
-"""Helpers to run real peer binaries (and our own server) as processes on loopback."""
+"""Helpers shared by the tests that run real processes on loopback: peer binaries
+(Prometheus, promtool, node_exporter, …) and our own `vigilops` commands."""
 
 from __future__ import annotations
 
