@@ -302,3 +302,17 @@ def test_background_sealing_with_concurrent_cuts_and_queries_loses_nothing(db_pa
         assert db.block_list(), "maintain() should have cut blocks while the sealer ran"
     with DB.open(db_path, opts) as db:
         check(db)
+
+
+def test_one_transaction_checks_its_batches_against_each_other(db: DB) -> None:
+    ls = series_labels(2)
+    app = db.appender()
+    refs = app.refs(ls)
+    app.append(refs, T0 + 20_000, np.array([2.0, 2.0]))
+    app.append(refs[:1], T0 + 10_000, np.array([1.0]))  # older than the first batch
+    app.append(refs[1:], T0 + 30_000, np.array([3.0]))  # newer: fine
+    result = app.commit()
+    assert result.appended == 3
+    assert result.rejected == {RejectReason.OUT_OF_ORDER: 1}
+    got = read_all(db)
+    assert got[ls[0]][1].tolist() == [2.0] and got[ls[1]][1].tolist() == [2.0, 3.0]

@@ -225,10 +225,15 @@ class Head:
         self, batches: Sequence[Batch], generation: int, result: AppendResult
     ) -> list[Batch]:
         final: list[Batch] = []
+        # Batches were validated when staged. Check again against what is applied now only
+        # if another commit came in between, or if a series has samples in more than one
+        # batch (a scrape's samples and its report series never share one).
+        recheck = generation != self.generation
+        if not recheck and len(batches) > 1:
+            refs = np.concatenate([b.refs for b in batches])
+            recheck = len(np.unique(refs)) != len(refs)
         for b in batches:
-            if generation != self.generation or len(batches) > 1:
-                # Another commit (or an earlier batch of this one) may have moved the
-                # newest timestamps: check again against what is applied now.
+            if recheck:
                 b, r = self._revalidate(b)
                 result.merge(r)
             if len(b.refs):
