@@ -57,6 +57,11 @@ def test_sigkill_during_ingest_loses_no_committed_batch(tmp_path) -> None:  # ty
             if last >= 1500:  # > 6 h of 15 s scrapes: blocks and checkpoints exist
                 os.kill(proc.pid, signal.SIGKILL)
                 break
+        # The writer runs ahead of this reader: every line it printed before the signal
+        # landed is still in the pipe and names a committed batch.
+        for line in proc.stdout:
+            if line.strip():
+                last = int(line)
     finally:
         proc.kill()
         proc.wait()
