@@ -7,6 +7,7 @@
   read      read-back speed through the Querier
   scrape    scrape ingest through the full scrape path (real servers, synthetic targets):
             VigilOps, Prometheus, VictoriaMetrics; VigilOps also while compacting
+  query     dashboard query latency (range and instant), side by side with the peers
   all       everything above in one run; rewrites the figures in BENCHMARKS.md
   report    redraw BENCHMARKS.md from a saved ``--json`` file of ``all``
 """
@@ -32,6 +33,7 @@ from .report import (
     disk_detail,
     ingest_detail,
     memory_detail,
+    query_detail,
     read_detail,
     render_figures,
     scrape_detail,
@@ -301,6 +303,30 @@ def cmd_scrape(args: argparse.Namespace, workdir: str) -> D:
     return res
 
 
+def cmd_query(args: argparse.Namespace, workdir: str) -> D:
+    from .query import run_query_bench
+
+    ds = get_dataset(args)
+    res: D = {"run": run_info().to_dict(), "dataset": ds.to_dict()}
+    res["query"] = guarded("query", lambda: run_query_bench(
+        ds, dsmod.OUT_DIR, parse_systems(args.systems), args.repeats, step))
+    res["query"]["command"] = "python -m bench " + shlex.join(sys.argv[1:])
+    if "error" not in res["query"]:
+        print("\n" + query_detail(res))
+        if not args.no_md and (args.md or is_reference(ds)):
+            merged: D = {}
+            if os.path.exists(args.results):
+                with open(args.results) as f:
+                    merged = json.load(f)
+            merged.setdefault("run", res["run"])
+            merged["query"] = res["query"]
+            write_json(args.results, merged)
+            md = args.md or BENCHMARKS_MD
+            update_markdown(merged, md, MD_HEADER)
+            print(f"updated {args.results} and {md}")
+    return res
+
+
 def cmd_all(args: argparse.Namespace, workdir: str) -> D:
     from .read import read_data_dir, read_head, read_synthetic_blocks
 
@@ -409,6 +435,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-md", action="store_true", help="do not touch any Markdown or results file")
     common(p)
 
+    p = sub.add_parser("query", help="dashboard query latency, side by side with the peers")
+    add_dataset_args(p)
+    p.add_argument("--systems", default=",".join(SYSTEM_KEYS), help="comma-separated subset of %(default)s")
+    p.add_argument("--repeats", type=int, default=10, help="timed requests per query (default %(default)s)")
+    p.add_argument("--results", metavar="PATH", default=DEFAULT_ALL_JSON,
+                   help="results of `all` to put the query figures into before redrawing BENCHMARKS.md")
+    p.add_argument("--md", metavar="PATH", help="Markdown file to update (default: BENCHMARKS.md, "
+                   "only for the reference dataset)")
+    p.add_argument("--no-md", action="store_true", help="do not touch any Markdown or results file")
+    common(p)
+
     p = sub.add_parser("all", help="everything, one run; rewrites the figures in BENCHMARKS.md")
     add_dataset_args(p)
     p.add_argument("--systems", default=",".join(SYSTEM_KEYS), help="comma-separated subset of %(default)s")
@@ -448,7 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = workdir_for(args)
     try:
         handler = {"disk": cmd_disk, "ingest": cmd_ingest, "memory": cmd_memory, "read": cmd_read,
-                   "scrape": cmd_scrape, "all": cmd_all}[args.command]
+                   "scrape": cmd_scrape, "query": cmd_query, "all": cmd_all}[args.command]
         res = handler(args, workdir)
     except BaseException:
         if not args.keep:

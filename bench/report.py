@@ -483,7 +483,41 @@ def render_figures(res: D) -> str:
         out += ["### Read-back through the Querier", "", read_detail(res), ""]
     if res.get("scrape"):
         out += ["### Scrape ingest", "", scrape_detail(res), ""]
+    if res.get("query"):
+        out += ["### Dashboard queries", "", query_detail(res), ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def query_detail(res: D) -> str:
+    """Median / p95 latency per query and system, and our ratio to the faster peer."""
+    q = res["query"]
+    systems = q["systems"]
+    names = [s["system"] for s in systems]
+    headers = ["query", "kind", "series"] + [f"{n} median / p95" for n in names]
+    if "VigilOps" in names and len(names) > 1:
+        headers.append("VigilOps ÷ faster peer (median)")
+    rows = []
+    for i, t0 in enumerate(systems[0]["timings"]):
+        row = [f"`{t0['expr']}`", t0["kind"], str(t0["series"])]
+        medians: dict[str, float] = {}
+        for s in systems:
+            t = s["timings"][i]
+            if t["error"]:
+                row.append("error: " + t["error"][:60])
+                continue
+            medians[s["system"]] = t["median_ms"]
+            row.append(f"{fmt_ms(t['median_ms'])} / {fmt_ms(t['p95_ms'])}")
+        if len(headers) > len(row):
+            peers = [v for k, v in medians.items() if k != "VigilOps"]
+            ours = medians.get("VigilOps")
+            row.append(fmt_ratio(ours, min(peers)) if peers and ours is not None else "–")
+        rows.append(row)
+    lines = [table(headers, rows), "",
+             f"- {q['repeats']} timed requests per query after one warm-up, sequential, over HTTP (POST form); "
+             f"range queries span the whole dataset at a {q['range_step_s']} s step, instant queries are at its "
+             "last sample; VictoriaMetrics with `-search.disableCache`.",
+             f"- dataset: `{os.path.basename(q['dataset'])}`; `{q.get('command', 'python -m bench query')}`"]
+    return "\n".join(lines)
 
 
 def update_markdown(res: D, path: str = BENCHMARKS_MD, header: str = "") -> None:

@@ -1,0 +1,191 @@
+"""Dashboard query latency: VigilOps, Prometheus and VictoriaMetrics on the same data.
+
+The dataset is loaded once into each system (VigilOps: ``vigilops tsdb import openmetrics
+--compact``; Prometheus: promtool blocks, then its own compaction; VictoriaMetrics: the
+import API and a forced merge) and the data directories are kept under
+``bench/out/query-data/<dataset>/`` for the next run. Then each system is served in turn on a
+loopback port, with no scrape targets, and every query of `QUERIES` is sent over HTTP
+sequentially: one warm-up request, then `repeats` timed ones. VictoriaMetrics runs with its
+response cache off (``-search.disableCache``), so all three compute every answer.
+
+Latency is the client's wall time of the HTTP request (connection kept open), the way Grafana
+sees it. Range queries cover the whole dataset at a 60 s step; instant queries are at its
+last timestamp.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import statistics
+import time
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .dataset import Dataset
+from .disk import vigilops_binary
+from .machine import PROMETHEUS, VICTORIA_METRICS
+from .procs import Server, free_port
+
+D = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Query:
+    name: str
+    expr: str
+    kind: str  # "range" (whole dataset, 60 s step) or "instant" (at the last sample)
+
+
+QUERIES: tuple[Query, ...] = (
+    Query("rate", "rate(node_cpu_seconds_total[5m])", "range"),
+    Query("sum by rate", 'sum by (instance) (rate(node_cpu_seconds_total{mode!="idle"}[5m]))', "range"),
+    Query("histogram_quantile",
+          "histogram_quantile(0.9, sum by (le) (rate(synthetic_http_request_duration_seconds_bucket[5m])))",
+          "range"),
+    Query("gauge ratio", "node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes", "range"),
+    Query("topk", "topk(5, node_filesystem_avail_bytes)", "range"),
+    Query("rate", "rate(node_cpu_seconds_total[5m])", "instant"),
+    Query("count by name", 'count by (__name__) ({__name__=~".+"})', "instant"),
+)
+
+RANGE_STEP_S = 60
+SYSTEMS = ("vigilops", "prometheus", "victoriametrics")
+NAMES = {"vigilops": "VigilOps", "prometheus": "Prometheus", "victoriametrics": "VictoriaMetrics"}
+
+_EMPTY_CONFIG = "global:\n  scrape_interval: 1h\n  evaluation_interval: 1h\nscrape_configs: []\n"
+
+
+@dataclass
+class Timing:
+    query: str
+    expr: str
+    kind: str
+    median_ms: float
+    p95_ms: float
+    series: int
+    points: int
+    error: str = ""
+
+
+@dataclass
+class SystemResult:
+    system: str
+    timings: list[Timing] = field(default_factory=list)
+    load_note: str = ""
+
+
+# -- loading ---------------------------------------------------------------------------------
+
+def data_root(ds: Dataset, out_dir: str) -> str:
+    stem = os.path.splitext(os.path.basename(ds.path))[0]
+    return os.path.join(out_dir, "query-data", stem)
+
+
+def ensure_loaded(ds: Dataset, system: str, root: str, step: Any) -> str:
+    """Load the dataset into `system` unless a previous run did; return its data directory."""
+    from .disk import vigilops_backfill
+    from .peers import prometheus_backfill, victoriametrics_import
+
+    sub = {"vigilops": "vigilops", "prometheus": "prometheus", "victoriametrics": "victoria-metrics"}[system]
+    data_dir = os.path.join(root, sub)
+    marker = os.path.join(root, f"{system}.loaded.json")
+    if os.path.exists(marker):
+        with open(marker) as f:
+            if json.load(f).get("dataset") == ds.path:
+                return data_dir
+    os.makedirs(root, exist_ok=True)
+    log = os.path.join(root, f"{system}.load.log")
+    step(f"query: loading the dataset into {NAMES[system]} (once; log: {log})")
+    loader = {"vigilops": vigilops_backfill, "prometheus": prometheus_backfill,
+              "victoriametrics": victoriametrics_import}[system]
+    loader(ds, root, log)
+    with open(marker, "w") as f:
+        json.dump({"dataset": ds.path, "loaded_at": time.time()}, f)
+    return data_dir
+
+
+@contextmanager
+def serving(system: str, data_dir: str, root: str) -> Iterator[str]:
+    """Run `system` on `data_dir` without scrape targets; yield its base URL."""
+    port = free_port()
+    listen = f"127.0.0.1:{port}"
+    config = os.path.join(root, "empty.yml")
+    with open(config, "w") as f:
+        f.write(_EMPTY_CONFIG)
+    if system == "vigilops":
+        cmd = [vigilops_binary(), "server", f"--config.file={config}", f"--storage.tsdb.path={data_dir}",
+               f"--web.listen-address={listen}", "--storage.tsdb.retention.time=100y"]
+        ready = "/-/ready"
+    elif system == "prometheus":
+        cmd = [PROMETHEUS, f"--config.file={config}", f"--storage.tsdb.path={data_dir}",
+               f"--web.listen-address={listen}", "--storage.tsdb.retention.time=100y"]
+        ready = "/-/ready"
+    else:
+        cmd = [VICTORIA_METRICS, f"-storageDataPath={data_dir}", f"-httpListenAddr={listen}",
+               "-retentionPeriod=100y", "-search.disableCache"]
+        ready = "/health"
+    with Server(system, cmd, os.path.join(root, f"{system}.serve.log")) as srv:
+        srv.wait_http(f"http://{listen}{ready}", timeout_s=600)
+        yield f"http://{listen}"
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+def _request(conn: http.client.HTTPConnection, path: str, params: dict[str, str]) -> tuple[float, D]:
+    body = urllib.parse.urlencode(params)
+    t0 = time.perf_counter()
+    conn.request("POST", path, body=body, headers={"Content-Type": "application/x-www-form-urlencoded"})
+    resp = conn.getresponse()
+    raw = resp.read()
+    elapsed = time.perf_counter() - t0
+    return elapsed, json.loads(raw)
+
+
+def time_query(base: str, q: Query, ds: Dataset, repeats: int) -> Timing:
+    host, port = urllib.parse.urlsplit(base).netloc.split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=600)
+    if q.kind == "range":
+        path = "/api/v1/query_range"
+        params = {"query": q.expr, "start": str(ds.start), "end": str(ds.end), "step": str(RANGE_STEP_S)}
+    else:
+        path = "/api/v1/query"
+        params = {"query": q.expr, "time": str(ds.end)}
+    try:
+        _, answer = _request(conn, path, params)  # warm-up (and the shape of the answer)
+        if answer.get("status") != "success":
+            return Timing(q.name, q.expr, q.kind, 0.0, 0.0, 0, 0, error=str(answer.get("error")))
+        result = answer["data"]["result"]
+        points = sum(len(s.get("values", [0])) for s in result) if isinstance(result, list) else 1
+        samples = [_request(conn, path, params)[0] * 1000 for _ in range(repeats)]
+    finally:
+        conn.close()
+    samples.sort()
+    p95 = samples[min(len(samples) - 1, int(round(0.95 * (len(samples) - 1))))]
+    return Timing(q.name, q.expr, q.kind, statistics.median(samples), p95, len(result), points)
+
+
+def run_query_bench(ds: Dataset, out_dir: str, systems: list[str], repeats: int, step: Any) -> D:
+    root = data_root(ds, out_dir)
+    results: list[SystemResult] = []
+    for system in systems:
+        data_dir = ensure_loaded(ds, system, root, step)
+        step(f"query: {NAMES[system]} ({len(QUERIES)} queries x {repeats})")
+        res = SystemResult(NAMES[system])
+        with serving(system, data_dir, root) as base:
+            for q in QUERIES:
+                t = time_query(base, q, ds, repeats)
+                res.timings.append(t)
+                shown = f"error: {t.error}" if t.error else f"median {t.median_ms:8.1f} ms  p95 {t.p95_ms:8.1f} ms"
+                print(f"   {q.kind:7} {q.name:20} {shown}  ({t.series} series)", flush=True)
+        results.append(res)
+    return {
+        "dataset": ds.path,
+        "repeats": repeats,
+        "range_step_s": RANGE_STEP_S,
+        "systems": [asdict(r) for r in results],
+    }
