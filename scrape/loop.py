@@ -158,6 +158,7 @@ class ScrapeLoop:
             if delay > 0:
                 await asyncio.sleep(delay / 1000)
             start = now_ms()
+            self.metrics.scrape_lateness.labels(self.cfg.job_name).observe(max(0, start - scheduled) / 1000)
             scrape_ms = scheduled if abs(start - scheduled) <= TIMESTAMP_TOLERANCE_MS else start
             try:
                 await self.scrape_and_report(scrape_ms)
@@ -169,7 +170,9 @@ class ScrapeLoop:
             scheduled += interval
             now = now_ms()
             if scheduled <= now:
-                scheduled += ((now - scheduled) // interval + 1) * interval
+                missed = (now - scheduled) // interval + 1
+                self.metrics.missed_ticks.labels(self.cfg.job_name).inc(missed)
+                scheduled += missed * interval
 
     # -- one scrape ------------------------------------------------------------------------
     async def scrape_and_report(self, scrape_ms: int) -> None:

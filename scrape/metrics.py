@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class ScrapeMetrics:
@@ -24,6 +24,19 @@ class ScrapeMetrics:
         self.sample_out_of_bounds = Counter(
             "vigilops_target_scrapes_sample_out_of_bounds_total",
             "Scraped samples rejected for being older than the storage accepts.",
+            registry=r,
+        )
+        self.scrape_lateness = Histogram(
+            "vigilops_target_scrape_lateness_seconds",
+            "How long after its scheduled time each scrape started, by job.",
+            ["job"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=r,
+        )
+        self.missed_ticks = Counter(
+            "vigilops_target_scrape_ticks_missed_total",
+            "Scheduled scrapes skipped because the previous scrape of the target ran past them.",
+            ["job"],
             registry=r,
         )
         self.active_targets = Gauge(

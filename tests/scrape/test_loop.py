@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import numpy as np
 import pytest
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from vigilops.scrape.config import parse_config
 from vigilops.scrape.http_client import new_session
@@ -30,9 +34,13 @@ class Exporter:
         self.status = 200
         self.content_type = "text/plain; version=0.0.4"
         self.requests: list[dict[str, str]] = []
+        #: Seconds to block the whole event loop on each request (a CPU-bound stall).
+        self.stall_s = 0.0
 
     async def handle(self, request: web.Request) -> web.Response:
         self.requests.append(dict(request.headers))
+        if self.stall_s:
+            time.sleep(self.stall_s)
         return web.Response(status=self.status, body=self.body.encode(), headers={"Content-Type": self.content_type})
 
 
@@ -218,3 +226,37 @@ async def test_steady_state_reuses_refs(exporter, db: DB) -> None:  # type: igno
     assert len(series(db, "m")) == 100
     assert all(len(ts) == 5 for ts, _ in series(db, "m").values())
 
+
+
+async def test_lateness_and_missed_ticks_are_counted(exporter, db: DB) -> None:  # type: ignore[no-untyped-def]
+    exp, address = exporter
+    cfg = parse_config(
+        f"""
+scrape_configs:
+  - job_name: test
+    scrape_interval: 100ms
+    static_configs:
+      - targets: ["{address}"]
+"""
+    ).scrape_configs[0]
+    targets, _ = build_targets([TargetGroup("0", ({"__address__": address},), {})], cfg)
+    registry = CollectorRegistry()
+    loop = ScrapeLoop(targets[0], cfg, db, new_session(cfg), ScrapeMetrics(registry))
+    task = asyncio.create_task(loop.run())
+    try:
+        await asyncio.sleep(0.5)
+        # Stall the loop for more than an interval per scrape: scrapes start late and the
+        # ticks that passed meanwhile are skipped.
+        exp.stall_s = 0.35
+        await asyncio.sleep(1.0)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await loop.session.close()
+    scrapes = registry.get_sample_value("vigilops_target_scrape_lateness_seconds_count", {"job": "test"})
+    missed = registry.get_sample_value("vigilops_target_scrape_ticks_missed_total", {"job": "test"})
+    assert scrapes is not None and scrapes >= 4
+    assert missed is not None and missed >= 3
+    # Every scrape that started is one observation; skipped ticks are not scrapes.
+    assert scrapes == len(exp.requests)
