@@ -231,7 +231,7 @@ def drop_metric_name(labels: Sequence[Labels]) -> list[Labels]:
     """The label sets without ``__name__`` (what functions and arithmetic return)."""
     out: list[Labels] = []
     for ls in labels:
-        out.append(ls.without(METRIC_NAME) if ls and ls[0] == METRIC_NAME else ls)
+        out.append(ls.without(METRIC_NAME) if ls.get(METRIC_NAME) else ls)
     return out
 
 

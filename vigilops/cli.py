@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from . import __version__, agent_token_cli, check_cli
+from . import __version__, agent_token_cli, check_cli, query_cli
 
 
 def _add_tsdb_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -66,6 +66,30 @@ def build_parser() -> argparse.ArgumentParser:
         "--storage.tsdb.out-of-order-time-window", dest="ooo_window", default="0s"
     )
     server.add_argument("--log.level", dest="log_level", default="info")
+    server.add_argument(
+        "--query.lookback-delta",
+        dest="lookback_delta",
+        default="5m",
+        help="how far back an instant vector selector looks for a sample (default 5m)",
+    )
+    server.add_argument(
+        "--query.timeout", dest="query_timeout", default="2m",
+        help="longest a query may run before it is aborted (default 2m)",
+    )
+    server.add_argument(
+        "--query.max-samples",
+        dest="query_max_samples",
+        type=int,
+        default=50_000_000,
+        help="most samples a single query may hold in memory (default 50000000)",
+    )
+    server.add_argument(
+        "--query.max-concurrency",
+        dest="query_max_concurrency",
+        type=int,
+        default=20,
+        help="most queries evaluated at once; more wait (default 20)",
+    )
 
     agent = sub.add_parser("agent", help="run the host agent (node_exporter-compatible /metrics)")
     agent.add_argument("--config", dest="agent_config", default=None, help="agent.yaml")
@@ -76,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tsdb_commands(sub)
     check_cli.add_parser(sub)
     agent_token_cli.add_parser(sub)  # agent registration tokens
+    query_cli.add_parser(sub)
     return parser
 
 
@@ -97,6 +122,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return check_cli.run(args)
     if args.command == "agent-token":
         return agent_token_cli.run(args)
+    if args.command == "query":
+        return query_cli.run(args)
     raise AssertionError(args.command)
 
 

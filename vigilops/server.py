@@ -41,6 +41,10 @@ FLAG_NAMES = {
     "wal_sync": "storage.tsdb.wal-sync",
     "ooo_window": "storage.tsdb.out-of-order-time-window",
     "log_level": "log.level",
+    "lookback_delta": "query.lookback-delta",
+    "query_timeout": "query.timeout",
+    "query_max_samples": "query.max-samples",
+    "query_max_concurrency": "query.max-concurrency",
 }
 
 
@@ -88,6 +92,27 @@ def _db_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
         raise SystemExit(f"error: {exc}") from None
 
 
+def _engine_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    """`EngineOptions` from the ``--query.*`` flags (exits with a message when one is bad)."""
+    from vigilops.query.engine import EngineOptions
+
+    try:
+        lookback = parse_duration_ms(args.lookback_delta)
+        timeout = parse_duration_ms(args.query_timeout)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    if lookback <= 0 or timeout <= 0:
+        raise SystemExit("error: --query.lookback-delta and --query.timeout must be positive")
+    if args.query_max_samples <= 0 or args.query_max_concurrency <= 0:
+        raise SystemExit("error: --query.max-samples and --query.max-concurrency must be positive")
+    return EngineOptions(
+        lookback_delta_ms=lookback,
+        max_samples=args.query_max_samples,
+        timeout_s=timeout / 1000.0,
+        max_concurrency=args.query_max_concurrency,
+    )
+
+
 def _load_config(args: argparse.Namespace, host: str, port: int):  # type: ignore[no-untyped-def]
     """The configuration to run: the file given, or the embedded default."""
     from vigilops.scrape.config import load_config, parse_config
@@ -105,14 +130,17 @@ async def serve(args: argparse.Namespace) -> None:
     from vigilops.tsdb.db import DB
     from vigilops.tsdb.errors import TSDBError
 
+    from vigilops.compat import federate
     from vigilops.query.api import keys as api_keys
     from vigilops.query.api import routes as api_routes
+    from vigilops.query.engine import Engine
 
     from . import http_api
     from .agents import Agents
 
     host, port = _split_listen(args.listen)
     opts = _db_options(args)
+    engine_options = _engine_options(args)
     try:
         config = _load_config(args, host, port)
     except ConfigError as exc:
@@ -163,8 +191,10 @@ async def serve(args: argparse.Namespace) -> None:
     app[api_keys.QUERYABLE_KEY] = db
     app[api_keys.DB_KEY] = db
     app[api_keys.RUNTIME_KEY] = runtime
+    app[api_keys.ENGINE_KEY] = Engine(db, engine_options)
     http_api.add_routes(app)
     api_routes.add_routes(app)
+    federate.add_routes(app)
     agents.add_routes(app)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from vigilops.tsdb.api import Queryable
 from vigilops.tsdb.db import DB
+
+if TYPE_CHECKING:  # for the annotation only: importing the API does not load the engine
+    from vigilops.query.engine import Engine
 
 
 @dataclass
@@ -30,3 +34,5 @@ QUERYABLE_KEY: web.AppKey[Queryable] = web.AppKey("queryable", Queryable)
 #: The local database, for `/api/v1/status/tsdb` (optional).
 DB_KEY: web.AppKey[DB] = web.AppKey("tsdb", DB)
 RUNTIME_KEY: web.AppKey[RuntimeState] = web.AppKey("runtime_state", RuntimeState)
+#: The PromQL engine `/query` and `/query_range` evaluate with.
+ENGINE_KEY: web.AppKey[Engine] = web.AppKey("query_engine")

@@ -1,7 +1,9 @@
-"""`add_routes(app)`: mounts the API v1 endpoints of `handlers_meta` on an aiohttp app.
+"""`add_routes(app)`: mounts the API v1 endpoints of `handlers_meta` and `handlers_query`
+on an aiohttp app.
 
-The app must carry `keys.QUERYABLE_KEY` (and, for `/status/tsdb`, `keys.DB_KEY`); the
-scrape manager (`vigilops.http_api.MANAGER_KEY`) feeds `/metadata` when present.
+The app must carry `keys.QUERYABLE_KEY` (and, for `/status/tsdb`, `keys.DB_KEY`; for
+`/query` and `/query_range`, `keys.ENGINE_KEY`); the scrape manager
+(`vigilops.http_api.MANAGER_KEY`) feeds `/metadata` when present.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import handlers_meta as h
+from . import handlers_query as hq
 from .keys import RUNTIME_KEY, RuntimeState
 
 PREFIX = "/api/v1"
@@ -22,6 +25,9 @@ def add_routes(app: web.Application) -> None:
         ("/labels", h.labels),
         ("/series", h.series),
         ("/query_exemplars", h.query_exemplars),
+        ("/query", hq.query),
+        ("/query_range", hq.query_range),
+        ("/format_query", hq.format_query),
     ):
         r.add_get(PREFIX + path, handler)
         r.add_post(PREFIX + path, handler)

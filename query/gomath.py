@@ -1,0 +1,108 @@
+"""Go's float64 behaviour where NumPy's differs in the last bit or in text form.
+
+Prometheus is a Go program: ``atan2`` is Go's pure-Go ``math.Atan2`` (a Cephes rational
+approximation, not the C library's), and numbers in messages and labels are formatted by
+``strconv``. These helpers reproduce both so results compare equal byte for byte.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+import numpy as np
+
+from vigilops.query.values import Float64Array
+
+_PI = math.pi
+_MOREBITS = 6.123233995736765886130e-17  # pi/2 = float64(pi/2) + _MOREBITS
+_TAN_3PI_8 = 2.41421356237309504880
+_P = (-8.750608600031904122785e-01, -1.615753718733365076637e01, -7.500855792314704667340e01,
+      -1.228866684490136173410e02, -6.485021904942025371773e01)
+_Q = (2.485846490142306297962e01, 1.650270098316988542046e02, 4.328810604912902668951e02,
+      4.853903996359136964868e02, 1.945506571482613964425e02)
+
+
+def _xatan(x: Float64Array) -> Float64Array:
+    """Go's ``xatan``: arctangent on [0, 0.66]."""
+    z = x * x
+    num = (((_P[0] * z + _P[1]) * z + _P[2]) * z + _P[3]) * z + _P[4]
+    den = ((((z + _Q[0]) * z + _Q[1]) * z + _Q[2]) * z + _Q[3]) * z + _Q[4]
+    z = z * num / den
+    out: Float64Array = x * z + x
+    return out
+
+
+def _satan(x: Float64Array) -> Float64Array:
+    """Go's ``satan``: arctangent of x >= 0 by range reduction to [0, 0.66]."""
+    with np.errstate(all="ignore"):
+        small = _xatan(x)
+        big = _PI / 2 - _xatan(1 / x) + _MOREBITS
+        mid = _PI / 4 + _xatan((x - 1) / (x + 1)) + 0.5 * _MOREBITS
+    out: Float64Array = np.where(x <= 0.66, small, np.where(x > _TAN_3PI_8, big, mid))
+    return out
+
+
+def go_atan(x: Float64Array) -> Float64Array:
+    """Go's ``math.Atan`` elementwise (bit-exact on amd64, which has no assembly version)."""
+    x = np.asarray(x, dtype=np.float64)
+    out: Float64Array = np.where(x == 0, x, np.where(x > 0, _satan(np.abs(x)), -_satan(np.abs(x))))
+    return np.where(np.isnan(x), np.nan, out)
+
+
+def go_atan2(y: Float64Array, x: Float64Array) -> Float64Array:
+    """Go's ``math.Atan2`` elementwise, special cases in Go's order."""
+    y, x = np.broadcast_arrays(np.asarray(y, dtype=np.float64), np.asarray(x, dtype=np.float64))
+    with np.errstate(all="ignore"):
+        q = go_atan(y / x)
+    general = np.where(x < 0, np.where(q <= 0, q + _PI, q - _PI), q)
+    x_pos = (x >= 0) & ~np.signbit(x)
+    inf_x = np.where(
+        np.isposinf(x),
+        np.where(np.isinf(y), np.copysign(_PI / 4, y), np.copysign(0.0, y)),
+        np.where(np.isinf(y), np.copysign(2.356194490192345, y), np.copysign(_PI, y)),
+    )
+    out = np.select(
+        [np.isnan(y) | np.isnan(x), y == 0, x == 0, np.isinf(x), np.isinf(y)],
+        [np.nan, np.where(x_pos, np.copysign(0.0, y), np.copysign(_PI, y)),
+         np.copysign(_PI / 2, y), inf_x, np.copysign(_PI / 2, y)],
+        general,
+    )
+    return np.asarray(out, dtype=np.float64)
+
+
+# ---- strconv ---------------------------------------------------------------------------------
+def _digits(v: float) -> tuple[bool, str, int]:
+    """Shortest round-trip decimal digits of `v`: (negative, digits, exponent of the first)."""
+    sign, digits, exp = Decimal(repr(v)).normalize().as_tuple()
+    text = "".join(map(str, digits))
+    assert isinstance(exp, int)
+    return bool(sign), text, len(text) + exp - 1
+
+
+def go_format_f(v: float) -> str:
+    """Go's ``strconv.FormatFloat(v, 'f', -1, 64)`` (how Prometheus prints sample values)."""
+    if math.isnan(v):
+        return "NaN"
+    if math.isinf(v):
+        return "+Inf" if v > 0 else "-Inf"
+    if v == 0:
+        return "-0" if math.copysign(1.0, v) < 0 else "0"
+    neg, digits, exp = _digits(v)
+    if exp >= 0:
+        whole = digits[: exp + 1].ljust(exp + 1, "0")
+        frac = digits[exp + 1 :]
+    else:
+        whole, frac = "0", "0" * (-exp - 1) + digits
+    return ("-" if neg else "") + whole + ("." + frac if frac else "")
+
+
+def go_format_g(v: float) -> str:
+    """Go's ``%v`` of a float64 (``strconv.FormatFloat(v, 'g', -1, 64)``)."""
+    if math.isnan(v) or math.isinf(v) or v == 0:
+        return go_format_f(v)
+    neg, digits, exp = _digits(v)
+    if -4 <= exp < 6:  # the shortest form uses an exponent outside [-4, 6)
+        return go_format_f(v)
+    mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+    return f"{'-' if neg else ''}{mant}e{'-' if exp < 0 else '+'}{abs(exp):02d}"

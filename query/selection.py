@@ -1,0 +1,280 @@
+"""From storage to values: which time range each selector needs, loading it once, and
+turning the loaded samples into a `Vector` (instant selectors) or `Windows` (range
+selectors) for a whole grid of evaluation times.
+
+Before evaluating, `plan_selections` walks the syntax tree with the same time arithmetic the
+evaluator uses (`selector_times`, `subquery_grid`) and records, for every distinct set of
+matchers, the smallest ``[mint, maxt]`` covering all its uses. `load_selections` then opens
+one querier over the union of those ranges and selects each matcher set once.
+
+Times are int64 milliseconds. The *effective evaluation time* of a selector at step ``j`` is
+``E[j] = T[j] - offset`` or, with ``@``, ``at - offset`` at every step (`selector_times`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vigilops.query.ast import (
+    At,
+    Call,
+    Expr,
+    MatrixSelector,
+    ParenExpr,
+    SubqueryExpr,
+    VectorSelector,
+)
+from vigilops.query.limits import QueryLimits
+from vigilops.query.values import Float64Array, Int64Array, Vector, Windows, build_windows
+from vigilops.tsdb.api import Queryable, SelectHints
+from vigilops.tsdb.model import Labels, Matcher, stale_mask
+
+#: A selector's identity for loading: its matchers, order-independent.
+SelectorKey = tuple[Matcher, ...]
+
+
+@dataclass(frozen=True)
+class QueryTimes:
+    """The query's own start and end, what ``@ start()`` and ``@ end()`` stand for."""
+
+    start: int
+    end: int
+
+    def resolve(self, at: At) -> int | None:
+        """The timestamp of an ``@`` modifier in ms (None when there is none)."""
+        if at is None:
+            return None
+        if at == "start":
+            return self.start
+        if at == "end":
+            return self.end
+        return int(at)
+
+
+def selector_key(matchers: Iterable[Matcher]) -> SelectorKey:
+    return tuple(sorted(set(matchers), key=lambda m: (m.name, m.type.value, m.value)))
+
+
+def selector_times(times: Int64Array, offset_ms: int, at: At, qt: QueryTimes) -> Int64Array:
+    """Effective evaluation times ``E`` of a selector or subquery evaluated at `times`."""
+    fixed = qt.resolve(at)
+    if fixed is not None:
+        return np.full(len(times), fixed - offset_ms, dtype=np.int64)
+    out: Int64Array = times - np.int64(offset_ms)
+    return out
+
+
+def align_up(t: int, step: int) -> int:
+    """The first multiple of `step` that is ``>= t`` (Prometheus's subquery alignment)."""
+    return -((-t) // step) * step
+
+
+def subquery_grid(e_min: int, e_max: int, range_ms: int, step_ms: int) -> Int64Array:
+    """Inner evaluation times of a subquery whose effective times span ``[e_min, e_max]``:
+    the multiples of `step_ms` from ``e_min - range_ms`` (rounded up) to `e_max`."""
+    first = align_up(e_min - range_ms, step_ms)
+    if first > e_max:
+        return np.zeros(0, dtype=np.int64)
+    return np.arange(first, e_max + 1, step_ms, dtype=np.int64)
+
+
+def subquery_step(sub: SubqueryExpr, default_step_ms: int) -> int:
+    return sub.step_ms if sub.step_ms else default_step_ms
+
+
+def unwrap_parens(expr: Expr) -> Expr:
+    while isinstance(expr, ParenExpr):
+        expr = expr.expr
+    return expr
+
+
+# ---- planning ------------------------------------------------------------------------------
+@dataclass
+class _Need:
+    """What one matcher set must be loaded for: the union range and the uses' hints."""
+
+    mint: int
+    maxt: int
+    uses: list[tuple[int, str]] = field(default_factory=list)  # (range_ms, func) per use
+
+    def hints(self, step_ms: int) -> SelectHints:
+        ranges = {r for r, _ in self.uses}
+        funcs = {f for _, f in self.uses}
+        range_ms = ranges.pop() if len(ranges) == 1 else 0
+        func = funcs.pop() if len(funcs) == 1 else ""
+        # SelectHints.start is the first evaluation time; the storage reads from start - range.
+        return SelectHints(
+            start=self.mint + range_ms, end=self.maxt, step_ms=step_ms, range_ms=range_ms, func=func
+        )
+
+
+@dataclass
+class SelectionPlan:
+    """The time range each distinct matcher set needs (see `plan_selections`)."""
+
+    needs: dict[SelectorKey, _Need] = field(default_factory=dict)
+
+    def add(self, matchers: Sequence[Matcher], mint: int, maxt: int, range_ms: int, func: str) -> None:
+        key = selector_key(matchers)
+        need = self.needs.get(key)
+        if need is None:
+            self.needs[key] = _Need(mint, maxt, [(range_ms, func)])
+        else:
+            need.mint, need.maxt = min(need.mint, mint), max(need.maxt, maxt)
+            need.uses.append((range_ms, func))
+
+    @property
+    def mint(self) -> int:
+        return min(n.mint for n in self.needs.values())
+
+    @property
+    def maxt(self) -> int:
+        return max(n.maxt for n in self.needs.values())
+
+
+def plan_selections(
+    expr: Expr, t_min: int, t_max: int, qt: QueryTimes, lookback_ms: int, default_step_ms: int
+) -> SelectionPlan:
+    """Record the range every selector of `expr` needs when evaluated at times spanning
+    ``[t_min, t_max]`` (subqueries included, with their own inner grids)."""
+    plan = SelectionPlan()
+    _plan(expr, t_min, t_max, qt, lookback_ms, default_step_ms, plan, "")
+    return plan
+
+
+def _e_bounds(t_min: int, t_max: int, offset_ms: int, at: At, qt: QueryTimes) -> tuple[int, int]:
+    fixed = qt.resolve(at)
+    if fixed is not None:
+        return fixed - offset_ms, fixed - offset_ms
+    return t_min - offset_ms, t_max - offset_ms
+
+
+def _plan(
+    expr: Expr, t_min: int, t_max: int, qt: QueryTimes, lookback_ms: int, default_step_ms: int,
+    plan: SelectionPlan, func: str,
+) -> None:
+    if isinstance(expr, VectorSelector):
+        lo, hi = _e_bounds(t_min, t_max, expr.offset_ms, expr.at, qt)
+        plan.add(expr.matchers, lo - lookback_ms, hi, 0, func)
+    elif isinstance(expr, MatrixSelector):
+        vs = expr.vector
+        lo, hi = _e_bounds(t_min, t_max, vs.offset_ms, vs.at, qt)
+        plan.add(vs.matchers, lo - expr.range_ms, hi, expr.range_ms, func)
+    elif isinstance(expr, SubqueryExpr):
+        lo, hi = _e_bounds(t_min, t_max, expr.offset_ms, expr.at, qt)
+        step = subquery_step(expr, default_step_ms)
+        first = align_up(lo - expr.range_ms, step)
+        if first <= hi:
+            _plan(expr.expr, first, hi, qt, lookback_ms, default_step_ms, plan, "")
+    else:
+        name = expr.function.name if isinstance(expr, Call) else ""
+        for child in expr.children():
+            _plan(child, t_min, t_max, qt, lookback_ms, default_step_ms, plan, name)
+
+
+# ---- loading -------------------------------------------------------------------------------
+@dataclass
+class SeriesSet:
+    """The samples loaded for one matcher set, series in label order, laid out flat:
+    series ``i`` is ``ts[starts[i]:ends[i]]`` / ``vs[…]`` (staleness markers kept)."""
+
+    labels: list[Labels]
+    ts: Int64Array
+    vs: Float64Array
+    starts: Int64Array
+    ends: Int64Array
+
+    @classmethod
+    def build(cls, labels: list[Labels], ts: list[Int64Array], vs: list[Float64Array]) -> SeriesSet:
+        lengths = np.array([len(t) for t in ts], dtype=np.int64)
+        ends = np.cumsum(lengths, dtype=np.int64)
+        flat_ts = np.concatenate(ts).astype(np.int64, copy=False) if ts else np.zeros(0, np.int64)
+        flat_vs = np.concatenate(vs).astype(np.float64, copy=False) if vs else np.zeros(0)
+        return cls(labels, flat_ts, flat_vs, ends - lengths, ends)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def load_selections(
+    queryable: Queryable, plan: SelectionPlan, step_ms: int, limits: QueryLimits
+) -> tuple[dict[SelectorKey, SeriesSet], list[str]]:
+    """Open one querier over the union of the plan's ranges and select each matcher set
+    once. Returns the loaded series by key and the storage's warnings."""
+    loaded: dict[SelectorKey, SeriesSet] = {}
+    if not plan.needs:
+        return loaded, []
+    querier = queryable.querier(plan.mint, plan.maxt)
+    try:
+        for key, need in plan.needs.items():
+            labels: list[Labels] = []
+            ts: list[Int64Array] = []
+            vs: list[Float64Array] = []
+            total = 0
+            for series in querier.select(list(key), need.hints(step_ms), sort=True):
+                t, v = series.timestamps, series.values
+                if len(t) and (t[0] < need.mint or t[-1] > need.maxt):
+                    a = int(np.searchsorted(t, need.mint, side="left"))
+                    b = int(np.searchsorted(t, need.maxt, side="right"))
+                    t, v = t[a:b], v[a:b]
+                if not len(t):
+                    continue
+                labels.append(series.labels)
+                ts.append(t)
+                vs.append(v)
+                total += len(t)
+                if len(labels) % 256 == 0:
+                    limits.check()
+            limits.load(total)
+            loaded[key] = SeriesSet.build(labels, ts, vs)
+        warnings = list(getattr(querier, "warnings", []))
+    finally:
+        querier.close()
+    return loaded, warnings
+
+
+# ---- selecting -----------------------------------------------------------------------------
+def instant_vector(ss: SeriesSet, eval_ts: Int64Array, lookback_ms: int) -> Vector:
+    """The instant vector selected at each effective time ``eval_ts[j]``: per series, the
+    latest sample with ``eval_ts[j] - lookback_ms <= t <= eval_ts[j]``, absent if there is
+    none or it is a staleness marker. Keeps ``__name__`` and records `sample_ts`."""
+    n, steps = len(ss), len(eval_ts)
+    if n == 0 or steps == 0:
+        return Vector.empty(steps)
+    base = min(int(ss.ts.min()), int(eval_ts.min()) - lookback_ms)
+    span = max(int(ss.ts.max()), int(eval_ts.max())) - base + 1
+    owner = np.repeat(np.arange(n, dtype=np.int64), ss.ends - ss.starts)
+    keys = owner * span + (ss.ts - base)
+    row = (np.arange(n, dtype=np.int64) * span)[:, None]
+    # Index of the last sample <= E in each series (before starts[i] when there is none).
+    idx = np.searchsorted(keys, row + (eval_ts - base)[None, :], side="right") - 1
+    found = idx >= ss.starts[:, None]
+    idx = np.where(found, idx, 0)
+    sample_ts = ss.ts[idx]
+    values = ss.vs[idx]
+    present = found & (sample_ts >= (eval_ts - lookback_ms)[None, :]) & ~stale_mask(values)
+    values = np.where(present, values, 0.0)
+    sample_ts = np.where(present, sample_ts, 0)
+    return Vector(list(ss.labels), values, present, sample_ts).compact()
+
+
+def range_windows(ss: SeriesSet, eval_ts: Int64Array, range_ms: int) -> Windows:
+    """The range vector ``[E - range_ms, E]`` of every series at every effective time."""
+    ts = [ss.ts[a:b] for a, b in zip(ss.starts.tolist(), ss.ends.tolist())]
+    vs = [ss.vs[a:b] for a, b in zip(ss.starts.tolist(), ss.ends.tolist())]
+    return build_windows(ss.labels, ts, vs, eval_ts, range_ms)
+
+
+def vector_to_windows(vec: Vector, times: Int64Array, eval_ts: Int64Array, range_ms: int) -> Windows:
+    """A subquery's range vector: the points of `vec` (evaluated at `times`) as samples,
+    windowed ``[E - range_ms, E]`` at every effective time."""
+    if not len(vec):
+        return build_windows([], [], [], eval_ts, range_ms)
+    rows, cols = np.nonzero(vec.present)
+    cuts = np.cumsum(vec.present.sum(axis=1))[:-1]
+    ts = np.split(times[cols], cuts)
+    vs = np.split(vec.values[rows, cols], cuts)
+    return build_windows(vec.labels, ts, vs, eval_ts, range_ms)
