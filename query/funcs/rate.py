@@ -16,7 +16,15 @@ import numpy as np
 
 from vigilops.query.funcs._args import windows_arg
 from vigilops.query.funcs._lanes import GATHER_BUDGET, Lanes
-from vigilops.query.values import Float64Array, FunctionContext, Int64Array, Value, Vector, Windows
+from vigilops.query.values import (
+    Float64Array,
+    FunctionContext,
+    Int64Array,
+    Value,
+    Vector,
+    Windows,
+    drop_metric_name,
+)
 
 
 def range_seconds(range_ms: int) -> float:
@@ -59,22 +67,31 @@ def counter_corrections(
 
 
 def extrapolated_rate(win: Windows, is_counter: bool, is_rate: bool) -> Vector:
-    """Prometheus 2.42's `extrapolatedRate` over every window with at least two samples."""
-    lanes = Lanes(win, 2)
-    if len(lanes) == 0:
-        return lanes.to_vector(np.zeros(0))
-    first_v, last_v = lanes.first(), lanes.last()
-    first_t, last_t = win.ts[lanes.lo], win.ts[lanes.hi - 1]
+    """Prometheus 2.42's `extrapolatedRate` over every window with at least two samples.
+
+    Computed on the whole ``(series, steps)`` grid at once: windows with fewer than two
+    samples compute garbage from clamped indices and are masked out at the end, which is
+    cheaper than listing the valid ones first.
+    """
+    counts = win.counts
+    present = counts >= 2
+    if not present.any():
+        return Vector(drop_metric_name(win.labels), np.zeros(present.shape), present)
+    lo = win.lo.clip(max=len(win.vs) - 1)
+    last_i = np.maximum(win.hi - 1, 0)
+    first_v, last_v = win.vs[lo], win.vs[last_i]
+    first_t, last_t = win.ts[lo], win.ts[last_i]
     with np.errstate(all="ignore"):
         result = last_v - first_v
         if is_counter:
-            result = counter_corrections(win.vs, lanes.lo, lanes.hi, result)
-        range_end = lanes.per_step(win.eval_ts).astype(np.int64)
+            flat = counter_corrections(win.vs, win.lo.ravel(), win.hi.ravel(), result.ravel())
+            result = flat.reshape(result.shape)
+        range_end = win.eval_ts[None, :]
         range_start = range_end - win.range_ms
         to_start = (first_t - range_start).astype(np.float64) / 1000
         to_end = (range_end - last_t).astype(np.float64) / 1000
         sampled = (last_t - first_t).astype(np.float64) / 1000
-        average = sampled / (lanes.n - 1).astype(np.float64)
+        average = sampled / (counts - 1).astype(np.float64)
         if is_counter:
             to_zero = sampled * (first_v / result)
             use_zero = (result > 0) & (first_v >= 0) & (to_zero < to_start)
@@ -86,7 +103,7 @@ def extrapolated_rate(win: Windows, is_counter: bool, is_rate: bool) -> Vector:
         if is_rate:
             factor = factor / range_seconds(win.range_ms)
         result = result * factor
-    return lanes.to_vector(result)
+    return Vector(drop_metric_name(win.labels), np.where(present, result, 0.0), present)
 
 
 def instant_value(win: Windows, is_rate: bool) -> Vector:
