@@ -151,10 +151,10 @@ def time_query(base: str, q: Query, ds: Dataset, repeats: int) -> Timing:
     conn = http.client.HTTPConnection(host, int(port), timeout=600)
     if q.kind == "range":
         path = "/api/v1/query_range"
-        params = {"query": q.expr, "start": str(ds.start), "end": str(ds.end), "step": str(RANGE_STEP_S)}
+        params = {"query": q.expr, "start": str(ds.start_s), "end": str(ds.end_s), "step": str(RANGE_STEP_S)}
     else:
         path = "/api/v1/query"
-        params = {"query": q.expr, "time": str(ds.end)}
+        params = {"query": q.expr, "time": str(ds.end_s)}
     try:
         _, answer = _request(conn, path, params)  # warm-up (and the shape of the answer)
         if answer.get("status") != "success":
