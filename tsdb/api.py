@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from .columns import SampleColumns
 from .errors import RejectReason
 from .model import Labels, Matcher
 
@@ -144,6 +145,14 @@ class Querier(Protocol):
         With `sort`, series come in label order. Series without samples in range are not
         yielded.
         """
+        ...
+
+    def select_columns(
+        self, matchers: Sequence[Matcher], hints: SelectHints | None = None
+    ) -> tuple[list[Labels], SampleColumns]:
+        """`select` in one piece, for callers that work on many series at once: the
+        matching series with samples in range in label order, and one `SampleColumns`
+        sorted by (series, t) whose ``refs`` are indexes into that list."""
         ...
 
     def series(self, matchers: Sequence[Matcher], limit: int = 0) -> list[Labels]:

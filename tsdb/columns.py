@@ -94,15 +94,15 @@ def concat_columns(parts: list[SampleColumns]) -> SampleColumns:
 def concat_time_ordered(parts: list[tuple[I64, I64, I64, F64]]) -> SampleColumns:
     """Join frame extracts into columns sorted by (id, t) without sorting samples.
 
-    Each part is (ids ascending, per-id sample counts, timestamps, values), and for any id
+    Each part is (distinct ids, per-id sample counts, timestamps, values), and for any id
     the parts come in time order with disjoint time ranges (a block's frames: one per time
-    slice). Only the runs are ordered (a stable sort of one entry per id per part), then
+    slice). Ids need not be ascending within a part (the head's, renumbered). Only the runs are ordered (a stable sort of one entry per id per part), then
     the samples are gathered once.
     """
     parts = [p for p in parts if len(p[0])]
     if not parts:
         return SampleColumns.empty()
-    if len(parts) == 1:
+    if len(parts) == 1 and (np.diff(parts[0][0]) > 0).all():
         ids, counts, ts, vals = parts[0]
         return SampleColumns(np.repeat(ids, counts), ts, vals)
     run_ids = np.concatenate([p[0] for p in parts])

@@ -22,11 +22,21 @@ def series_labels(n: int, metric: str = "m") -> list[Labels]:
 
 
 def read_all(db: DB, mint: int = MIN_TIME, maxt: int = MAX_TIME) -> dict[Labels, tuple[np.ndarray, np.ndarray]]:
+    """Every series in [mint, maxt] through `select`; checks on the way that the flat
+    `select_columns` returns exactly the same samples (bit for bit, in label order)."""
+    everything = [Matcher(MatchType.REGEX, METRIC_NAME, ".+")]
     with db.querier(mint, maxt) as q:
-        return {
-            s.labels: (s.timestamps.copy(), s.values.copy())
-            for s in q.select([Matcher(MatchType.REGEX, METRIC_NAME, ".+")])
-        }
+        out = {s.labels: (s.timestamps.copy(), s.values.copy()) for s in q.select(everything, sort=True)}
+        labels, cols = q.select_columns(everything)
+    assert labels == list(out), "select_columns: other series or order than select(sort=True)"
+    refs, starts = cols.series_bounds()
+    assert refs.tolist() == list(range(len(labels)))
+    for i, ls in enumerate(labels):
+        ts, vs = out[ls]
+        a, b = int(starts[i]), int(starts[i + 1])
+        assert cols.timestamps[a:b].tolist() == ts.tolist(), ls
+        assert bits(cols.values[a:b]) == bits(vs), ls
+    return out
 
 
 def bits(a: np.ndarray) -> list[int]:
