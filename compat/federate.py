@@ -25,8 +25,8 @@ from aiohttp import web
 
 from vigilops.http_api import MANAGER_KEY
 from vigilops.query.api.keys import ENGINE_KEY, QUERYABLE_KEY
-from vigilops.query.api.params import parse_metric_selector, read_form
-from vigilops.query.parser import ParseError
+from vigilops.query.api.params import read_form
+from vigilops.query.parser import ParseError, parse_metric_selector
 from vigilops.query.printer import format_number
 from vigilops.tsdb.api import Queryable, SelectHints
 from vigilops.tsdb.model import METRIC_NAME, Labels, Matcher, is_stale

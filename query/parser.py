@@ -12,6 +12,11 @@
 
 The first error wins. Every error is a `ParseError` whose text is Prometheus's:
 ``<line>:<col>: parse error: <message>``, the column counted in UTF-8 bytes from 1.
+Regular expressions in label matchers are checked with Go's rules and words
+(`vigilops.query.goregexp`).
+
+`parse_metric_selector` is Prometheus's ``ParseMetricSelector`` (the ``match[]`` of the API):
+the same grammar from its ``vector_selector`` rule, steps 1 and 2 only.
 """
 
 from __future__ import annotations
@@ -54,9 +59,18 @@ from vigilops.query.ast import (
     VectorSelector,
 )
 from vigilops.query.functions import FUNCTIONS, ValueType
+from vigilops.query.goregexp import regexp_error
 from vigilops.tsdb.model import METRIC_NAME, Matcher, MatchType, go_quote
 
-__all__ = ["ParseError", "format_duration", "parse", "parse_duration", "parse_number", "unquote"]
+__all__ = [
+    "ParseError",
+    "format_duration",
+    "parse",
+    "parse_duration",
+    "parse_metric_selector",
+    "parse_number",
+    "unquote",
+]
 
 
 class ParseError(ValueError):
@@ -121,6 +135,7 @@ def _lark() -> Lark:
         ("grammar",),
         parser="lalr",
         lexer="contextual",
+        start=["start", "vector_selector"],
         propagate_positions=True,
         maybe_placeholders=False,
         cache=_cache_path(),
@@ -254,13 +269,18 @@ def _go_rune_desc(ch: str) -> str:
 def unquote(raw: str) -> str:
     """Decode a PromQL string literal (double, single or back quotes; Go escapes).
 
-    Raises ValueError with the message Prometheus's lexer gives for a bad escape.
+    Raises ValueError with the message Prometheus's lexer gives for a bad escape. Bytes
+    that are not UTF-8 (from ``\\x`` or octal escapes) become U+FFFD.
     """
+    body = raw[1:-1]
+    if raw[0] == "`" or "\\" not in body:
+        return body
+    return _unescape(raw).decode("utf-8", "replace")
+
+
+def _unescape(raw: str) -> bytes:
+    """The bytes a quoted (not back-quoted) PromQL string literal stands for."""
     quote, body = raw[0], raw[1:-1]
-    if quote == "`":
-        return body
-    if "\\" not in body:
-        return body
     out = bytearray()
     i, n = 0, len(body)
     while i < n:
@@ -309,7 +329,7 @@ def unquote(raw: str) -> str:
             out.append(value)  # a raw byte, as in Go
         else:
             out += chr(value).encode("utf-8")
-    return out.decode("utf-8", "replace")
+    return bytes(out)
 
 
 def _go_float_f(v: float) -> str:
@@ -447,10 +467,16 @@ class _Builder(Transformer[Token, Expr]):
             at = _tpos(name)[0] + colon
             _fail("unexpected character inside braces: ':'", (at, at + 1))
         text = _unquote_tok(value)
+        match_type = MatchType(op.value)
+        pos = (_tpos(name)[0], _tpos(value)[1])
+        if match_type in (MatchType.REGEX, MatchType.NOT_REGEX):
+            go_error = regexp_error(_regexp_source(value.value))
+            if go_error is not None:
+                _fail(go_error, pos)
         try:
-            return Matcher(MatchType(op.value), name.value, text)
-        except ValueError as exc:
-            _fail(f"error parsing regexp: {exc}", (_tpos(name)[0], _tpos(value)[1]))
+            return Matcher(match_type, name.value, text)
+        except ValueError as exc:  # valid RE2 that VigilOps's translation cannot express
+            _fail(f"error parsing regexp: {exc}", pos)
 
     def label_match_list(self, meta: Any, children: list[Matcher]) -> list[Matcher]:
         return list(children)
@@ -697,6 +723,15 @@ def _reject_keyword(tok: Token) -> None:
         _fail(f"unexpected {shape.format(tok.value)}", _tpos(tok))
 
 
+def _regexp_source(raw: str) -> str:
+    """A regex literal's text as Go's regexp parser sees it: bytes that are not UTF-8 kept
+    apart as lone surrogates (see `vigilops.query.goregexp`)."""
+    body = raw[1:-1]
+    if raw[0] == "`" or "\\" not in body:
+        return body
+    return _unescape(raw).decode("utf-8", "surrogateescape")
+
+
 def _unquote_tok(tok: Token) -> str:
     try:
         return unquote(tok.value)
@@ -837,7 +872,15 @@ def _lexer_error(text: str) -> tuple[int, int, str] | None:
                 while i + 1 < n and text[i + 1].isascii() and (
                         text[i + 1].isalnum() or text[i + 1] == "_"):
                     i += 1
-            elif not (c.isascii() and c in "=!~, \t\r\n"):
+            elif c == "=" and text.startswith("~", i + 1):
+                i += 1
+            elif c == "!":
+                nxt = text[i + 1 : i + 2]
+                if nxt not in ("=", "~"):
+                    shown = _go_char(nxt or "\ufffd")  # Go's %q of the end-of-input rune
+                    return (i, i, f"unexpected character after '!' inside braces: {shown}")
+                i += 1
+            elif not (c.isascii() and c in "=, \t\r\n"):
                 return (i, i, f"unexpected character inside braces: {_go_char(c)}")
         elif c == "{":
             brace = True
@@ -904,39 +947,136 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> ParseError:
     return err
 
 
+_MATCH_OPS = frozenset({"EQL", "NEQ", "EQL_REGEX", "NEQ_REGEX"})
+_AT_INCOMPLETE = frozenset({"ADD", "SUB", "START", "END", "LPAREN"})
+#: What follows an unclosed ``[`` → the suffix of that subquery/range error production.
+_BRACKET_CONTEXTS = {
+    (): " in subquery selector, expected duration",
+    ("DURATION",): ' in subquery or range, expected ":" or "]"',
+    ("DURATION", "COLON"): ' in subquery selector, expected duration or "]"',
+    ("DURATION", "COLON", "DURATION"): ' in subquery selector, expected "]"',
+}
+#: The parse-tree nodes an ``offset`` can follow.
+_EXPRESSIONS = frozenset({
+    "number_literal", "string_literal", "vector_selector", "function_call", "aggregate_expr",
+    "paren", "matrix_selector", "subquery", "offset", "at"})
+#: What stands before ``by``/``without`` when they group an aggregation (else they name a
+#: metric).
+_AGGREGATION_PARTS = frozenset({"aggregate_op", "function_call_body", "RPAREN"})
+
+
+def _error_context(exc: UnexpectedToken) -> str:
+    """The `` in <context>, expected <what>`` suffix Prometheus adds when one of its
+    grammar's error productions catches a syntax error (generated_parser.y).
+
+    yacc pops its stack to the innermost construct with an error production: label
+    matchers, grouping labels, subquery and range brackets, ``offset``, ``@`` and
+    aggregations. Inside braces and grouping parentheses the terminals the parser could
+    have taken tell which one; otherwise Lark's value stack is searched from the top for an
+    unfinished ``[…]``, ``offset``, ``@`` or aggregation (yacc, which reduces before it
+    reports, has already folded the finished ones away)."""
+    expected = set(exc.expected)
+    if "LABEL_NAME" in expected:
+        return ' in label matching, expected identifier or "}"'
+    if _MATCH_OPS <= expected:
+        return " in label matching, expected label matching operator"
+    if expected == {"STRING"}:
+        return " in label matching, expected string"
+    if expected == {"COMMA", "RBRACE"}:
+        return ' in label matching, expected "," or "}"'
+    if expected == {"COMMA", "RPAREN"}:
+        return ' in grouping opts, expected "," or ")"'
+    if {"RPAREN", "GROUP_LEFT"} <= expected:
+        return " in grouping opts, expected label"
+    stack = exc.interactive_parser.parser_state.value_stack if exc.interactive_parser else []
+    kinds = [v.type if isinstance(v, Token) else getattr(v, "data", "") for v in stack]
+    top = kinds[-1] if kinds else ""
+    below = kinds[-2] if len(kinds) >= 2 else ""
+    if top in ("ON", "IGNORING") or (top in ("BY", "WITHOUT") and below in _AGGREGATION_PARTS):
+        return ' in grouping opts, expected "("'
+    for i in range(len(kinds) - 1, -1, -1):
+        after = kinds[i + 1 :]
+        kind = kinds[i]
+        if kind == "LBRACE":
+            return ""
+        if kind == "LBRACKET":
+            return _BRACKET_CONTEXTS.get(tuple(after), "")
+        # After anything but an expression, `offset` names a metric.
+        keyword = i > 0 and kinds[i - 1] in _EXPRESSIONS
+        if kind == "OFFSET" and keyword and set(after) <= {"SUB"}:
+            return " in offset, expected duration"
+        if kind == "AT" and set(after) <= _AT_INCOMPLETE:
+            return " in @, expected timestamp"
+        if kind == "aggregate_op" and not _finished_aggregation(after):
+            return " in aggregation"
+    return ""
+
+
+def _finished_aggregation(after: list[str]) -> bool:
+    """Whether the stack entries after an aggregation operator complete it: a call body,
+    with or without a ``by``/``without`` before it (one after it is a grouping of its own)."""
+    if after[:1] == ["aggregate_modifier"]:
+        after = after[1:]
+    return (after[:1] == ["function_call_body"] or after[:2] == ["LPAREN", "RPAREN"]
+            or after[:3] == ["LPAREN", "function_call_args", "RPAREN"])
+
+
 def _lark_syntax_error(exc: UnexpectedInput, text: str) -> ParseError:
     if isinstance(exc, UnexpectedToken):
-        tok = exc.token
-        if tok.type == "$END":
-            return ParseError("unexpected end of input", (len(text), len(text)), text)
-        if tok.type in ("EQL_REGEX", "NEQ_REGEX") and not _in_braces(text, _tpos(tok)[0]):
-            # Outside braces Prometheus's lexer knows only "=", "==" and "!=".
-            return ParseError(f"unexpected character after '{tok.value[0]}': '~'",
-                              _tpos(tok), text)
-        if tok.type == "COLON" and text.rfind("[", 0, tok.start_pos or 0) <= text.rfind(
-                "]", 0, tok.start_pos or 0):
-            # Outside brackets a ':' starts a metric name for Prometheus's lexer.
-            return ParseError('unexpected metric identifier ":"', _tpos(tok), text)
-        if _in_braces(text, _tpos(tok)[0]) and re.fullmatch(r"[a-zA-Z_]\w*", str(tok.value)):
-            # Inside braces Prometheus's lexer sees every word as an identifier.
-            return ParseError(f"unexpected identifier {go_quote(tok.value)}", _tpos(tok), text)
-        return ParseError(f"unexpected {_describe(tok)}", _tpos(tok), text)
+        err = _unexpected_token(exc.token, text)
+        if _lexer_rejects(exc.token, text):
+            return err  # Prometheus's lexer failed: no grammar context
+        context = _error_context(exc)
+        return ParseError(err.message + context, err.pos, text) if context else err
     if isinstance(exc, UnexpectedCharacters):
-        i = exc.pos_in_stream or 0
-        ch = text[i] if i < len(text) else ""
-        if ch and ch in "\"'":
-            return ParseError("unterminated quoted string", (i, len(text)), text)
-        if ch == "`":
-            return ParseError("unterminated raw string", (i, len(text)), text)
-        if ch.isdigit() or (ch == "." and text[i + 1 : i + 2].isdigit()):
-            m = re.match(r"[0-9a-zA-Z_.]*", text[i:])
-            word = m.group(0) if m else ch
-            return ParseError(f"bad number or duration syntax: {go_quote(word)}",
-                              (i, len(text)), text)
-        return ParseError(f"unexpected character: {_go_char(ch)}", (i, len(text)), text)
+        return _unexpected_character(exc.pos_in_stream or 0, text)
     if isinstance(exc, UnexpectedEOF):
         return ParseError("unexpected end of input", (len(text), len(text)), text)
     return ParseError(str(exc), (0, 0), text)
+
+
+def _unexpected_token(tok: Token, text: str) -> ParseError:
+    """``unexpected <token>`` for a token the parser could not take, named the way
+    Prometheus's lexer would have lexed it."""
+    if tok.type == "$END":
+        return ParseError("unexpected end of input", (len(text), len(text)), text)
+    if _lexer_rejects(tok, text):
+        # Outside braces Prometheus's lexer knows only "=", "==" and "!=".
+        return ParseError(f"unexpected character after '{tok.value[0]}': '~'",
+                          _tpos(tok), text)
+    if tok.type == "COLON" and text.rfind("[", 0, tok.start_pos or 0) <= text.rfind(
+            "]", 0, tok.start_pos or 0):
+        # Outside brackets a ':' starts a metric name for Prometheus's lexer.
+        return ParseError('unexpected metric identifier ":"', _tpos(tok), text)
+    if _in_braces(text, _tpos(tok)[0]):
+        if re.fullmatch(r"[a-zA-Z_]\w*", str(tok.value)):
+            # Inside braces Prometheus's lexer sees every word as an identifier...
+            return ParseError(f"unexpected identifier {go_quote(tok.value)}", _tpos(tok), text)
+        if tok.type == "EQLC":  # ... and "==" as two "="
+            start = _tpos(tok)[0]
+            return ParseError('unexpected "="', (start, start + 1), text)
+    return ParseError(f"unexpected {_describe(tok)}", _tpos(tok), text)
+
+
+def _lexer_rejects(tok: Token, text: str) -> bool:
+    """Whether Prometheus's lexer, not its parser, fails at `tok`: ``=~``/``!~`` outside
+    braces."""
+    return tok.type in ("EQL_REGEX", "NEQ_REGEX") and not _in_braces(text, _tpos(tok)[0])
+
+
+def _unexpected_character(i: int, text: str) -> ParseError:
+    """The lexer's error for a character no token starts with, at index `i`."""
+    ch = text[i] if i < len(text) else ""
+    if ch and ch in "\"'":
+        return ParseError("unterminated quoted string", (i, len(text)), text)
+    if ch == "`":
+        return ParseError("unterminated raw string", (i, len(text)), text)
+    if ch.isdigit() or (ch == "." and text[i + 1 : i + 2].isdigit()):
+        m = re.match(r"[0-9a-zA-Z_.]*", text[i:])
+        word = m.group(0) if m else ch
+        return ParseError(f"bad number or duration syntax: {go_quote(word)}",
+                          (i, len(text)), text)
+    return ParseError(f"unexpected character: {_go_char(ch)}", (i, len(text)), text)
 
 
 def _go_char(ch: str) -> str:
@@ -946,14 +1086,40 @@ def _go_char(ch: str) -> str:
 
 
 _BLANK_RE = re.compile(r"(?:[ \t\r\n]+|#[^\n]*)*")
+_LEADING_NUMBER_WORD = re.compile(r"(?:[ \t\r\n]+|#[^\n]*)*((?i:inf|nan))(?![a-zA-Z0-9_:])")
 
 
 def parse(text: str) -> Expr:
     """Parse a PromQL expression; raise `ParseError` on any syntax or type error."""
     if _BLANK_RE.fullmatch(text):
         raise ParseError("no expression found in input", (0, 0), text)
+    return _parse(text, "start", check=True)
+
+
+def parse_metric_selector(text: str) -> list[Matcher]:
+    """Prometheus 2.42's ``parser.ParseMetricSelector``: the label matchers of a lone
+    vector selector such as ``foo{a="b"}`` (the name last, as a ``__name__`` matcher).
+
+    Anything else (an operator, ``offset``, ``@``, a range, a second selector) is a
+    `ParseError` worded as Prometheus's (``1:5: parse error: unexpected <op:+>``). As in
+    Prometheus, the type checks do not run: ``{}`` and ``foo{__name__="bar"}`` are
+    selectors here; whether a matcher set selects anything is the caller's question.
+    """
+    number = _LEADING_NUMBER_WORD.match(text)
+    if number is not None:
+        # Prometheus's lexer reads a leading Inf or NaN as a number, which no selector
+        # starts with; Lark's contextual lexer would take it for a metric name.
+        raise ParseError(f"unexpected number {go_quote(number.group(1))}", number.span(1), text)
+    selector = _parse(text, "vector_selector", check=False)
+    assert isinstance(selector, VectorSelector)
+    return list(selector.matchers)
+
+
+def _parse(text: str, start: str, check: bool) -> Expr:
+    """Parse `text` from the grammar rule `start`, build the AST and, if `check`, run the
+    type checks; every failure is a `ParseError`."""
     try:
-        tree: Tree[Token] = _lark().parse(text)
+        tree: Tree[Token] = _lark().parse(text, start=start)
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text) from None
     except LarkError as exc:  # pragma: no cover - any other Lark failure is still a parse error
@@ -961,7 +1127,8 @@ def parse(text: str) -> Expr:
     builder = _Builder()
     try:
         expr = builder.transform(tree)
-        _check(expr, builder.bin_info)
+        if check:
+            _check(expr, builder.bin_info)
     except VisitError as exc:
         orig = exc.orig_exc
         if isinstance(orig, _Err):

@@ -14,7 +14,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from vigilops.scrape.api import target_metadata_body, targets_body
 from vigilops.scrape.config import config_to_yaml
 from vigilops.scrape.manager import ScrapeManager
-from vigilops.tsdb.model import parse_selector
+from vigilops.query.parser import ParseError, parse_metric_selector
+from vigilops.tsdb.model import Matcher
 
 Reloader = Callable[[], Awaitable[None]]
 
@@ -69,12 +70,13 @@ async def targets(request: web.Request) -> web.Response:
 
 
 async def targets_metadata(request: web.Request) -> web.Response:
-    matchers = []
+    matchers: list[Matcher] = []
     if request.query.get("match_target"):
+        # Prometheus 2.42: parser.ParseMetricSelector, with no check for a non-empty matcher.
         try:
-            matchers = parse_selector(request.query["match_target"])
-        except ValueError as exc:
-            return error(400, "bad_data", str(exc))
+            matchers = parse_metric_selector(request.query["match_target"])
+        except ParseError as exc:
+            return error(400, "bad_data", f'invalid parameter "match_target": {exc}')
     try:
         limit = int(request.query.get("limit", "0") or 0)
     except ValueError:

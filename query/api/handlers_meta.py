@@ -78,30 +78,26 @@ def _truncate(items: list[T], limit: int, warnings: list[str]) -> list[T]:
 
 
 # ---- labels, label values, series ----------------------------------------------------------
-def _label_names(
-    qa: Queryable, start: int, end: int, sets: Sequence[Sequence[Matcher]], limit: int
+def _label_lookup(
+    qa: Queryable,
+    name: str | None,
+    start: int,
+    end: int,
+    sets: Sequence[Sequence[Matcher]],
+    limit: int,
 ) -> Result:
+    """Label names (`name` None) or the values of label `name`, over the union of the
+    matcher sets (all series without any), sorted and cut at `limit`."""
     # With a limit, fetch one more than asked to know whether the answer was truncated.
     fetch = limit + 1 if limit else 0
     warnings: list[str] = []
     found: set[str] = set()
     with qa.querier(start, end) as q:
         for ms in sets or [()]:
-            vals, w = q.label_names(ms, fetch)
-            warnings.extend(w)
-            found.update(vals)
-    return _truncate(sorted(found), limit, warnings), warnings
-
-
-def _label_values(
-    qa: Queryable, name: str, start: int, end: int, sets: Sequence[Sequence[Matcher]], limit: int
-) -> Result:
-    fetch = limit + 1 if limit else 0
-    warnings: list[str] = []
-    found: set[str] = set()
-    with qa.querier(start, end) as q:
-        for ms in sets or [()]:
-            vals, w = q.label_values(name, ms, fetch)
+            if name is None:
+                vals, w = q.label_names(ms, fetch)
+            else:
+                vals, w = q.label_values(name, ms, fetch)
             warnings.extend(w)
             found.update(vals)
     return _truncate(sorted(found), limit, warnings), warnings
@@ -120,12 +116,20 @@ def _series(
     return [ls.to_dict() for ls in out], warnings
 
 
-@api_handler
-async def labels(request: web.Request, form: Form) -> Result:
+async def _label_answer(request: web.Request, form: Form, name: str | None) -> Result:
+    """`/labels` (`name` None) and `/label/<name>/values`: `start`, `end`, `limit` and
+    `match[]`, whose errors Prometheus 2.42 does not prefix."""
     start, end = start_end(form)
     limit = limit_param(form)
-    sets = parse_matchers(form.getall("match[]"))
-    return await in_executor(_label_names, request.app[QUERYABLE_KEY], start, end, sets, limit)
+    sets = parse_matchers(form.getall("match[]"), wrap_parse_errors=False)
+    return await in_executor(
+        _label_lookup, request.app[QUERYABLE_KEY], name, start, end, sets, limit
+    )
+
+
+@api_handler
+async def labels(request: web.Request, form: Form) -> Result:
+    return await _label_answer(request, form, None)
 
 
 @api_handler
@@ -133,12 +137,7 @@ async def label_values(request: web.Request, form: Form) -> Result:
     name = request.match_info["name"]
     if not _LABEL_NAME.match(name):
         raise ApiError(ErrorType.BAD_DATA, f"invalid label name: {params._go_quote(name)}")
-    start, end = start_end(form)
-    limit = limit_param(form)
-    sets = parse_matchers(form.getall("match[]"))
-    return await in_executor(
-        _label_values, request.app[QUERYABLE_KEY], name, start, end, sets, limit
-    )
+    return await _label_answer(request, form, name)
 
 
 @api_handler
@@ -148,7 +147,7 @@ async def series(request: web.Request, form: Form) -> Result:
         raise ApiError(ErrorType.BAD_DATA, "no match[] parameter provided")
     start, end = start_end(form)
     limit = limit_param(form)
-    sets = parse_matchers(selectors)
+    sets = parse_matchers(selectors, wrap_empty=True)
     return await in_executor(_series, request.app[QUERYABLE_KEY], start, end, sets, limit)
 
 

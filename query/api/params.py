@@ -15,12 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
-from lark.exceptions import LarkError
 from multidict import MultiDict
 
+from vigilops.query.parser import ParseError, parse_metric_selector
 from vigilops.scrape.gofloat import GoNumError, parse_go_float
-from vigilops.query.ast import VectorSelector
-from vigilops.query.parser import ParseError, parse
 from vigilops.tsdb.model import Matcher
 
 from .promjson import ApiError, ErrorType
@@ -309,129 +307,16 @@ def go_atoi(text: str) -> int | None:
 
 
 # ---- match[] -------------------------------------------------------------------------------
-#: `checkAST` messages about a lone vector selector: `parser.ParseMetricSelector` never runs
-#: the checks, so for `match[]` a selector carrying them is valid.
-_SELECTOR_CHECKS = (
-    "vector selector must contain at least one non-empty matcher",
-    "metric name must not be set twice",
-)
-#: Words Prometheus's grammar does not accept as a metric name (`metric_identifier`).
-_NOT_METRIC_NAMES = frozenset({"bool", "on", "ignoring", "group_left", "group_right", "atan2"})
-_NUMBER_WORDS = frozenset({"inf", "nan"})
-_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
-_BLANKS = re.compile(r"(?:[ \t\r\n]+|#[^\n]*)*")
-
-
-def _selector_end(text: str) -> int:
-    """Where the leading ``name{…}`` of `text` ends (0 when it starts with neither)."""
-    i = _BLANKS.match(text).end()  # type: ignore[union-attr]
-    end = 0
-    m = _METRIC_NAME.match(text, i)
-    if m and m.group().lower() not in _NOT_METRIC_NAMES | _NUMBER_WORDS:
-        end = m.end()
-        i = _BLANKS.match(text, end).end()  # type: ignore[union-attr]
-    if text.startswith("{", i):
-        end = _closing_brace(text, i)
-    return end
-
-
-def _closing_brace(text: str, i: int) -> int:
-    """The index after the ``}`` closing the ``{`` at `i`, skipping quoted strings; the
-    end of `text` when unclosed."""
-    j = i + 1
-    while j < len(text):
-        c = text[j]
-        if c == "}":
-            return j + 1
-        if c in "\"'":
-            j += 1
-            while j < len(text) and text[j] not in (c, "\n"):
-                j += 2 if text[j] == "\\" else 1
-        elif c == "`":
-            close = text.find("`", j + 1)
-            j = len(text) if close < 0 else close
-        j += 1
-    return len(text)
-
-
-def _is_selector_check(err: ParseError) -> bool:
-    return err.message.startswith(_SELECTOR_CHECKS)
-
-
-def _unchecked_selector(text: str) -> VectorSelector | None:
-    """`text` as a lone vector selector built without `checkAST` (its syntax is known good)."""
-    from vigilops.query import parser as promql
-
-    # TODO(parser): use a public `parse_metric_selector` once vigilops.query.parser has one.
-    expr = promql._Builder().transform(promql._lark().parse(text))
-    return expr if isinstance(expr, VectorSelector) else None
-
-
-def _unexpected_at(text: str, pos: int) -> ParseError:
-    """Prometheus's "unexpected <item>" for the token at `pos`."""
-    from vigilops.query import parser as promql
-
-    try:
-        tok = next(iter(promql._lark().lex(text[pos:])))
-    except LarkError:  # a character no token starts with: the full parser names it
-        try:
-            parse(text)
-        except ParseError as err:
-            return err
-        return ParseError(f"unexpected character: {_go_quote(text[pos])}", (pos, pos + 1), text)
-    what = promql._describe(tok)
-    return ParseError(f"unexpected {what}", (pos, pos + len(str(tok.value))), text)
-
-
-def parse_metric_selector(text: str) -> list[Matcher]:
-    """`parser.ParseMetricSelector`: the matchers of a lone vector selector such as
-    ``foo{a="b"}`` (no offset, ``@``, range or operator), or `ParseError` worded as
-    Prometheus 2.42 words it (``1:5: parse error: unexpected <op:+>``). Like Prometheus it
-    does not require a non-empty matcher (`parse_matchers` checks that)."""
-    end = _selector_end(text)
-    rest = _BLANKS.match(text, end).end()  # type: ignore[union-attr]
-    if end == 0 and rest >= len(text):  # nothing but blanks
-        raise ParseError("unexpected end of input", (len(text), len(text)), text)
-    if rest < len(text):
-        # Something follows the selector: its syntax errors come first, then that token.
-        if end > 0:
-            try:
-                parse(text[:end])
-            except ParseError as err:
-                if not _is_selector_check(err):
-                    raise ParseError(err.message, err.pos, text) from None
-        if text[rest] in ")]}":
-            # Prometheus's lexer itself rejects an unbalanced closer, in its own words.
-            try:
-                parse(text)
-            except ParseError as err:
-                if not _is_selector_check(err):
-                    raise
-        raise _unexpected_at(text, rest)
-    try:
-        expr = parse(text)
-    except ParseError as err:
-        if not _is_selector_check(err):
-            raise
-        selector = _unchecked_selector(text)
-        if selector is None:
-            raise
-        return list(selector.matchers)
-    if isinstance(expr, VectorSelector) and expr.offset_ms == 0 and expr.at is None:
-        return list(expr.matchers)
-    raise _unexpected_at(text, rest if rest < len(text) else 0)
-
-
 def parse_matchers(
     selectors: Sequence[str], *, wrap_parse_errors: bool = True, wrap_empty: bool = False
 ) -> list[list[Matcher]]:
-    """`parseMatchersParam`: one matcher list per `match[]`, each parsed with
-    `parse_metric_selector`; each set needs a matcher that does not match the empty string
-    (checked after all parsed, as Prometheus does).
+    """`parseMatchersParam`: one matcher list per `match[]`, each parsed with the PromQL
+    parser's `parse_metric_selector`; each set needs a matcher that does not match the
+    empty string (checked after all are parsed, as Prometheus does).
 
-    Prometheus 2.42 prefixes the errors with ``invalid parameter "match[]": `` in
-    `/series` (``wrap_parse_errors=True, wrap_empty=True``) but not in `/labels` and
-    `/label/…/values` (both False).
+    Prometheus 2.42 prefixes both kinds of error with ``invalid parameter "match[]": `` in
+    `/series` (``wrap_empty=True``) and neither in `/labels` and `/label/…/values`
+    (``wrap_parse_errors=False``).
     """
     sets: list[list[Matcher]] = []
     for text in selectors:

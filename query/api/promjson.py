@@ -5,16 +5,24 @@ Envelope (`web/api/v1/api.go` `response`): ``status``, then ``data``, ``errorTyp
 `util/jsonutil.MarshalValue` (Go's ``strconv.AppendFloat(v, 'f' or 'e', -1, 64)``);
 timestamps are numbers: seconds with up to three decimals (`MarshalTimestamp`). Like Go's
 encoder, ``<``, ``>``, ``&``, U+2028 and U+2029 are written as ``\\u`` escapes.
+
+The digits come from `vigilops.query.gomath` (Go's ``strconv``, one value at a time);
+`format_values`, `format_timestamps` and `points` format whole arrays with numpy, for the
+samples of a query result.
 """
 
 from __future__ import annotations
 
 import math
 from enum import Enum
-from typing import Any
+from typing import Any, TypeAlias
 
+import numpy as np
+import numpy.typing as npt
 import orjson
 from aiohttp import web
+
+from vigilops.query.gomath import go_format_f, go_format_g
 
 
 class ErrorType(str, Enum):
@@ -53,48 +61,28 @@ class ApiError(Exception):
 
 
 # ---- numbers -----------------------------------------------------------------------------
-def _shortest(v: float) -> tuple[str, int]:
-    """Shortest round-trip decimal digits of finite |v| > 0 and the decimal exponent `e`
-    such that ``|v| = 0.d1d2… × 10**e`` (Python's repr and Go both pick the shortest)."""
-    r = repr(abs(v))
-    mant, _, exp = r.partition("e")
-    point = int(exp) if exp else 0
-    whole, _, frac = mant.partition(".")
-    if frac == "0":
-        frac = ""
-    digits = (whole + frac).lstrip("0")
-    lead_zeros = len(whole + frac) - len((whole + frac).lstrip("0"))
-    e = len(whole) + point - lead_zeros
-    return digits.rstrip("0") or "0", e
+StrArray: TypeAlias = npt.NDArray[Any]  # numpy StringDType
+_STR = np.dtypes.StringDType()
 
 
-def format_float(v: float, fmt: str) -> str:
-    """Go's ``strconv.FormatFloat(v, fmt, -1, 64)`` for fmt ``'f'`` or ``'e'``."""
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "+Inf" if v > 0 else "-Inf"
-    sign = "-" if math.copysign(1.0, v) < 0 else ""
-    if v == 0:
-        return sign + ("0e+00" if fmt == "e" else "0")
-    digits, e = _shortest(v)
-    if fmt == "e":
-        mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
-        x = e - 1
-        return f"{sign}{mant}e{'-' if x < 0 else '+'}{abs(x):02d}"
-    if e <= 0:
-        return f"{sign}0.{'0' * -e}{digits}"
-    if e >= len(digits):
-        return sign + digits + "0" * (e - len(digits))
-    return f"{sign}{digits[:e]}.{digits[e:]}"
+def format_float(v: float, fmt: str = "f") -> str:
+    """Go's ``strconv.FormatFloat(v, fmt, -1, 64)`` for fmt ``'f'`` or ``'g'``, with
+    Prometheus's ``NaN``, ``+Inf``, ``-Inf`` (`vigilops.query.gomath` does the digits)."""
+    if fmt == "f":
+        return go_format_f(v)
+    if fmt == "g":
+        return go_format_g(v)
+    raise ValueError(f"unsupported float format {fmt!r}")
 
 
 def format_value(v: float) -> str:
-    """A sample value as Prometheus writes it (`jsonutil.MarshalValue`): fixed notation
-    unless ``|v| < 1e-6`` or ``|v| >= 1e21``; ``NaN``, ``+Inf``, ``-Inf``."""
+    """A sample value as Prometheus writes it (`jsonutil.MarshalValue`): Go's ``'f'``
+    format unless ``|v| < 1e-6`` or ``|v| >= 1e21``, where it is ``'e'``; ``NaN``,
+    ``+Inf``, ``-Inf``. (Go's ``'g'`` is ``'e'`` at those exponents.)"""
     a = abs(v)
-    fmt = "e" if a != 0 and (a < 1e-6 or a >= 1e21) else "f"
-    return format_float(v, fmt)
+    if a != 0 and (a < 1e-6 or a >= 1e21):
+        return go_format_g(v)
+    return go_format_f(v)
 
 
 def format_timestamp(ms: int) -> str:
@@ -108,9 +96,63 @@ def format_timestamp(ms: int) -> str:
     return f"{sign}{whole}"
 
 
+def format_json_seconds(ms: int) -> str:
+    """``float64(ms)/1000`` as Go's `encoding/json` writes it (the time of scalar and string
+    results): ``'f'`` format, since milliseconds never reach its ``'e'`` range."""
+    return go_format_f(ms / 1000.0)
+
+
 def point(ms: int, v: float) -> orjson.Fragment:
     """``[<seconds>, "<value>"]`` as a pre-encoded JSON fragment."""
     return orjson.Fragment(f'[{format_timestamp(ms)},"{format_value(v)}"]'.encode())
+
+
+def format_values(values: npt.NDArray[np.float64]) -> StrArray:
+    """`format_value` over an array at once: numpy's shortest digits where they agree with
+    Go's, one by one only where the notations differ (exponents 1e-6..1e-4, 1e16..1e21)."""
+    v = np.asarray(values, dtype=np.float64)
+    out = np.empty(v.shape, dtype=_STR)
+    a = np.abs(v)
+    finite = np.isfinite(v)
+    # Whole numbers (most counters and gauges) print as integers: the cheap path. (Stale
+    # markers are signalling NaNs, which make floor raise "invalid".)
+    with np.errstate(invalid="ignore"):
+        integral = v == np.floor(v)
+    whole = finite & (a < 1e15) & integral & ~((v == 0) & np.signbit(v))
+    out[whole] = v[whole].astype(np.int64).astype(_STR)
+    # numpy's shortest repr is positional in [1e-4, 1e16) and exponent notation like Go's
+    # 'e' (two-digit exponent) below 1e-6 and from 1e21.
+    rest = finite & ~whole
+    digits = v[rest].astype(_STR)
+    ends0 = np.strings.endswith(digits, ".0")
+    digits[ends0] = np.strings.slice(digits[ends0], 0, -2)
+    out[rest] = digits
+    odd = rest & (((a >= 1e-6) & (a < 1e-4)) | ((a >= 1e16) & (a < 1e21)) | (v == 0))
+    for i in np.flatnonzero(odd):
+        out[i] = format_value(float(v[i]))
+    out[np.isnan(v)] = "NaN"
+    out[v == math.inf] = "+Inf"
+    out[v == -math.inf] = "-Inf"
+    return out
+
+
+def format_timestamps(ts: npt.NDArray[np.int64]) -> StrArray:
+    """`format_timestamp` over an array at once."""
+    t = np.asarray(ts, dtype=np.int64)
+    a = np.abs(t)
+    whole = (a // 1000).astype(_STR)
+    frac = a % 1000
+    fracs = np.strings.add(".", np.strings.zfill(frac.astype(_STR), 3))
+    out = np.where(frac != 0, np.strings.add(whole, fracs), whole)
+    neg = t < 0
+    out[neg] = np.strings.add("-", out[neg])
+    return out
+
+
+def points(ts: npt.NDArray[np.int64], vs: npt.NDArray[np.float64]) -> StrArray:
+    """``[<t>,"<v>"]`` for every sample, as JSON text."""
+    body = np.strings.add(np.strings.add(format_timestamps(ts), ',"'), format_values(vs))
+    return np.strings.add(np.strings.add("[", body), '"]')
 
 
 # ---- envelope ----------------------------------------------------------------------------

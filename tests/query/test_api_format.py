@@ -67,13 +67,33 @@ def test_format_value_matches_go(value: float, expected: str) -> None:
     [
         (1e21, "f", "1000000000000000000000"),
         (1e-7, "f", "0.0000001"),
-        (100.0, "e", "1e+02"),
-        (0.0, "e", "0e+00"),
-        (123.456, "e", "1.23456e+02"),
+        (-0.0, "f", "-0"),
+        (1e6, "g", "1e+06"),
+        (123456.0, "g", "123456"),
+        (1e-5, "g", "1e-05"),
+        (0.0001, "g", "0.0001"),
     ],
 )
-def test_format_float_both_layouts(value: float, fmt: str, expected: str) -> None:
+def test_format_float_layouts(value: float, fmt: str, expected: str) -> None:
     assert format_float(value, fmt) == expected
+
+
+def test_format_float_rejects_other_layouts() -> None:
+    with pytest.raises(ValueError):
+        format_float(1.0, "e")
+
+
+def test_json_seconds_and_bulk_formatting() -> None:
+    import numpy as np
+
+    from vigilops.query.api.promjson import format_json_seconds, format_values, points
+
+    assert [format_json_seconds(ms) for ms in (0, 1500, -1010, 1700000000123)] == [
+        "0", "1.5", "-1.01", "1700000000.123"]
+    vs = np.array([v for v, _ in GO_VALUES])
+    assert format_values(vs).tolist() == [text for _, text in GO_VALUES]
+    ts = np.array([1000, 1500], dtype=np.int64)
+    assert points(ts, np.array([1e21, -0.0])).tolist() == ['[1,"1e+21"]', '[1.500,"-0"]']
 
 
 def test_format_value_round_trips_random_floats() -> None:

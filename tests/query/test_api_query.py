@@ -29,15 +29,18 @@ from aiohttp import web
 from peerprocs import binary, free_port, process
 
 from vigilops.query.api import keys, routes
-from vigilops.query.api.handlers_query import (
-    _format_timestamps,
-    _format_values,
-    encode_result,
-    prettify,
+from vigilops.query.api.handlers_query import encode_result
+from vigilops.query.api.params import parse_matchers
+from vigilops.query.api.promjson import (
+    ApiError,
+    dumps,
+    format_timestamp,
+    format_timestamps,
+    format_value,
+    format_values,
 )
-from vigilops.query.api.params import parse_matchers, parse_metric_selector
-from vigilops.query.api.promjson import ApiError, dumps, format_timestamp, format_value
-from vigilops.query.parser import ParseError, parse
+from vigilops.query.parser import ParseError, parse, parse_metric_selector
+from vigilops.query.printer import prettify
 from vigilops.query.values import (
     BadQueryError,
     ExecutionError,
@@ -75,14 +78,14 @@ def test_bulk_value_formatting_matches_format_value() -> None:
         np.round(rng.normal(0, 1e6, 200)),
         rng.random(200) * 10.0 ** rng.integers(-25, 25, 200),
     ])
-    assert _format_values(vs).tolist() == [format_value(float(v)) for v in vs]
-    assert _format_values(np.zeros(0)).tolist() == []
+    assert format_values(vs).tolist() == [format_value(float(v)) for v in vs]
+    assert format_values(np.zeros(0)).tolist() == []
 
 
 def test_bulk_timestamp_formatting_matches_format_timestamp() -> None:
     ts = np.array([0, 1, 10, 999, 1000, 1500, 1010, -1, -1500, -2000, T0, T0 + 123,
                    2**62, -(2**62) - 7], dtype=np.int64)
-    assert _format_timestamps(ts).tolist() == [format_timestamp(int(t)) for t in ts]
+    assert format_timestamps(ts).tolist() == [format_timestamp(int(t)) for t in ts]
 
 
 def test_encode_result_shapes() -> None:
@@ -599,25 +602,62 @@ def test_format_query_as_prometheus(servers: tuple[str, str]) -> None:
             _peer_call(pbase, "/api/v1/format_query", params, True), query
 
 
+MATCH_TEXTS = [t for t, _ in SELECTOR_ERRORS] + [
+    '{a=~".*"}', "{}", "foo{a}", 'foo{a="b" c="d"}', '{a=~"("}', 'up{a=~"x**"}', "nan", "",
+    'foo{__name__="bar"}',
+]
+
+
 @pytest.mark.peer
-def test_series_match_errors_as_prometheus(servers: tuple[str, str]) -> None:
-    """`/series` wraps every `match[]` error in ``invalid parameter "match[]"``."""
+@pytest.mark.parametrize(("path", "param"), [
+    ("/api/v1/series", "match[]"), ("/api/v1/labels", "match[]"),
+    ("/api/v1/label/job/values", "match[]"), ("/api/v1/targets/metadata", "match_target"),
+])
+def test_match_errors_as_prometheus(servers: tuple[str, str], path: str, param: str) -> None:
+    """`/series` wraps every `match[]` error in ``invalid parameter "match[]"``, `/labels`
+    and `/label/…/values` none, `/targets/metadata` its parse errors in
+    ``invalid parameter "match_target"`` (and it needs no non-empty matcher)."""
     pbase, vbase = servers
-    for text, _ in SELECTOR_ERRORS:
-        params = [("match[]", text)]
-        assert _peer_call(vbase, "/api/v1/series", params, False) == \
-            _peer_call(pbase, "/api/v1/series", params, False), text
+    for text in MATCH_TEXTS:
+        params = [(param, text)]
+        assert _peer_call(vbase, path, params, False) == _peer_call(pbase, path, params, False), text
 
 
-def test_request_timeout_shortens_the_engine_timeout(db: DB) -> None:
-    from vigilops.query.api.handlers_query import _with_timeout
+class _RecordingEngine:
+    """Stands in for the engine: records the per-query timeout each call is given."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self.timeouts: list[float | None] = []
+
+    def instant_query(self, query: Any, t_ms: int, *, timeout_s: float | None = None) -> QueryResult:
+        self.timeouts.append(timeout_s)
+        result: QueryResult = self.engine.instant_query(query, t_ms, timeout_s=timeout_s)
+        return result
+
+    def range_query(self, query: Any, start_ms: int, end_ms: int, step_ms: int, *,
+                    timeout_s: float | None = None) -> QueryResult:
+        self.timeouts.append(timeout_s)
+        result: QueryResult = self.engine.range_query(query, start_ms, end_ms, step_ms, timeout_s=timeout_s)
+        return result
+
+
+async def test_request_timeout_is_passed_to_the_engine(db: DB) -> None:
     from vigilops.query.engine import Engine, EngineOptions
 
-    engine = Engine(db, EngineOptions(timeout_s=10.0))
-    assert _with_timeout(engine, None) is engine
-    assert _with_timeout(engine, 30.0) is engine
-    short = _with_timeout(engine, 0.5)
-    assert short.options.timeout_s == 0.5 and engine.options.timeout_s == 10.0
-    assert short.options.lookback_delta_ms == engine.options.lookback_delta_ms
-    got, want = (dumps(encode_result(e.instant_query("up", T0).value)) for e in (short, engine))
-    assert got == want
+    engine = _RecordingEngine(Engine(db, EngineOptions(timeout_s=10.0)))
+    app = web.Application()
+    app[keys.QUERYABLE_KEY] = db
+    app[keys.ENGINE_KEY] = engine  # type: ignore[assignment]
+    routes.add_routes(app)
+    runner, url = await _serve(app)
+    try:
+        instant = [("query", "up"), ("time", _s(T0))]
+        plain = await call(f"{url}/query", instant)
+        assert await call(f"{url}/query", instant + [("timeout", "500ms")]) == plain
+        rng = [("query", "up"), ("start", _s(T0)), ("end", _s(T0 + 30_000)), ("step", "15s")]
+        await call(f"{url}/query_range", rng + [("timeout", "30")])
+    finally:
+        await runner.cleanup()
+    # The engine itself keeps the shorter of this and --query.timeout.
+    assert engine.timeouts == [None, 0.5, 30.0]

@@ -374,7 +374,7 @@ INVALID: list[tuple[str, str]] = [
              'or instant vector, got "string"'),
     ("-x[5m]", '1:1: parse error: unary expression only allowed on expressions of type scalar '
                'or instant vector, got "range vector"'),
-    ("foo{a=~\"((\"}", "1:5: parse error: error parsing regexp"),
+    ("foo{a=~\"((\"}", "1:5: parse error: error parsing regexp: missing closing ): `^(?:(()$`"),
     # positions on later lines count from the line start
     ("sum(\n  rate(foo)\n)", '2:8: parse error: expected type range vector in call to '
                              'function "rate", got instant vector'),

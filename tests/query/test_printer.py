@@ -28,7 +28,7 @@ from vigilops.query.ast import (
 )
 from vigilops.query.functions import FUNCTIONS, ValueType
 from vigilops.query.parser import parse
-from vigilops.query.printer import format_number, to_promql
+from vigilops.query.printer import format_number, prom_string, to_promql
 from vigilops.tsdb.model import Matcher, MatchType
 
 ROUND_TRIP = [
@@ -287,3 +287,13 @@ def test_call_printing_uses_table_names() -> None:
                                      NumberLiteral(0), NumberLiteral(1)))
     assert to_promql(expr) == "clamp(x, 0, 1)"
     assert parse("clamp(x, 0, 1)") == expr
+
+
+def test_prom_string_differs_from_to_promql_only_where_documented() -> None:
+    e = parse('foo{z="1",a="2"} / ignoring() group_left bar')
+    assert prom_string(e) == 'foo{a="2",z="1"} / bar'  # Prometheus's String()
+    assert to_promql(e) == 'foo{z="1",a="2"} / ignoring () group_left () bar'
+    assert parse(to_promql(e)) == e
+    e = parse('sum by (a) (rate(x{b=~"c"}[5m] @ 1.5 offset -1m)) > bool 1e6')
+    text = 'sum by (a) (rate(x{b=~"c"}[5m] @ 1.500 offset -1m)) > bool 1e+06'
+    assert prom_string(e) == to_promql(e) == text
