@@ -4,7 +4,7 @@
 The handlers read and validate the form, parse the expression, run the engine in the default
 executor (with the request's `timeout`) and map its errors (`QueryError.kind`) to the API's
 ``errorType``. `encode_result` turns a `Result` into the ``data`` object, formatting all
-sample values and timestamps of a result at once (`promjson.format_values`, `points`).
+sample values and timestamps of a result at once (`promjson.format_values`, `series_points`).
 `/format_query` answers `vigilops.query.printer.prettify`.
 """
 
@@ -47,7 +47,7 @@ from .promjson import (
     format_json_seconds,
     format_timestamp,
     format_values,
-    points,
+    series_points,
 )
 
 if TYPE_CHECKING:
@@ -189,7 +189,7 @@ def encode_result(value: Result) -> dict[str, Any]:
     """The ``data`` object of a query answer: ``resultType`` and ``result``."""
     if isinstance(value, InstantVector):
         t = format_timestamp(value.t)
-        vals = format_values(value.values).tolist()
+        vals = format_values(value.values)
         return {
             "resultType": "vector",
             "result": [
@@ -198,18 +198,11 @@ def encode_result(value: Result) -> dict[str, Any]:
             ],
         }
     if isinstance(value, Matrix):
-        lengths = [len(t) for t in value.timestamps]
-        texts: list[str] = []
-        if lengths:
-            all_ts, all_vs = np.concatenate(value.timestamps), np.concatenate(value.values)
-            texts = points(all_ts, all_vs).tolist()
-        result: list[dict[str, Any]] = []
-        pos = 0
-        for ls, n in zip(value.labels, lengths, strict=True):
-            joined = ",".join(texts[pos : pos + n])
-            pos += n
-            values = orjson.Fragment(f"[{joined}]".encode())
-            result.append({"metric": _metric(ls), "values": values})
+        texts = series_points(value.timestamps, value.values)
+        result = [
+            {"metric": _metric(ls), "values": orjson.Fragment(text.encode())}
+            for ls, text in zip(value.labels, texts, strict=True)
+        ]
         return {"resultType": "matrix", "result": result}
     if isinstance(value, ScalarResult):
         # promql.Scalar's MarshalJSON: the value always in 'f' format.

@@ -13,13 +13,15 @@ samples of a query result.
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from enum import Enum
-from typing import Any, TypeAlias
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 from aiohttp import web
 
 from vigilops.query.gomath import go_format_f, go_format_g
@@ -61,8 +63,6 @@ class ApiError(Exception):
 
 
 # ---- numbers -----------------------------------------------------------------------------
-StrArray: TypeAlias = npt.NDArray[Any]  # numpy StringDType
-_STR = np.dtypes.StringDType()
 
 
 def format_float(v: float, fmt: str = "f") -> str:
@@ -107,52 +107,68 @@ def point(ms: int, v: float) -> orjson.Fragment:
     return orjson.Fragment(f'[{format_timestamp(ms)},"{format_value(v)}"]'.encode())
 
 
-def format_values(values: npt.NDArray[np.float64]) -> StrArray:
-    """`format_value` over an array at once: numpy's shortest digits where they agree with
-    Go's, one by one only where the notations differ (exponents 1e-6..1e-4, 1e16..1e21)."""
-    v = np.asarray(values, dtype=np.float64)
-    out = np.empty(v.shape, dtype=_STR)
-    a = np.abs(v)
-    finite = np.isfinite(v)
-    # Whole numbers (most counters and gauges) print as integers: the cheap path. (Stale
-    # markers are signalling NaNs, which make floor raise "invalid".)
-    with np.errstate(invalid="ignore"):
-        integral = v == np.floor(v)
-    whole = finite & (a < 1e15) & integral & ~((v == 0) & np.signbit(v))
-    out[whole] = v[whole].astype(np.int64).astype(_STR)
-    # numpy's shortest repr is positional in [1e-4, 1e16) and exponent notation like Go's
-    # 'e' (two-digit exponent) below 1e-6 and from 1e21.
-    rest = finite & ~whole
-    digits = v[rest].astype(_STR)
-    ends0 = np.strings.endswith(digits, ".0")
-    digits[ends0] = np.strings.slice(digits[ends0], 0, -2)
-    out[rest] = digits
-    odd = rest & (((a >= 1e-6) & (a < 1e-4)) | ((a >= 1e16) & (a < 1e21)) | (v == 0))
-    for i in np.flatnonzero(odd):
-        out[i] = format_value(float(v[i]))
-    out[np.isnan(v)] = "NaN"
-    out[v == math.inf] = "+Inf"
-    out[v == -math.inf] = "-Inf"
+def _value_texts(values: npt.NDArray[np.float64]) -> pa.StringArray:
+    """`format_value` of every element, as an Arrow string array.
+
+    Arrow's float-to-string cast (C++, shortest round-trip digits like Go's and Python's)
+    does the work; it agrees with Go's notation except where it writes an exponent or for
+    NaN and infinities, and only those elements are formatted one by one.
+    """
+    v = np.ascontiguousarray(values, dtype=np.float64)
+    text = pc.cast(pa.array(v), pa.string())
+    if not len(v):
+        return text
+    odd = ~np.isfinite(v) | pc.match_substring(text, "e").to_numpy(zero_copy_only=False)
+    if odd.any():
+        fixed = pa.array([format_value(x) for x in v[odd].tolist()], pa.string())
+        text = pc.replace_with_mask(text, pa.array(odd), fixed)
+    return text
+
+
+def _timestamp_texts(ts: npt.NDArray[np.int64]) -> pa.StringArray:
+    """`format_timestamp` of every element (few distinct ones: a query's steps)."""
+    distinct, index = np.unique(np.asarray(ts, dtype=np.int64), return_inverse=True)
+    texts = pa.array([format_timestamp(t) for t in distinct.tolist()], pa.string())
+    return texts.take(pa.array(index.ravel()))
+
+
+def _point_texts(ts: npt.NDArray[np.int64], vs: npt.NDArray[np.float64]) -> pa.StringArray:
+    return pc.binary_join_element_wise("[", _timestamp_texts(ts), ',"', _value_texts(vs), '"]', "")
+
+
+def format_values(values: npt.NDArray[np.float64]) -> list[str]:
+    """`format_value` over an array at once."""
+    out: list[str] = _value_texts(values).to_pylist()
     return out
 
 
-def format_timestamps(ts: npt.NDArray[np.int64]) -> StrArray:
+def format_timestamps(ts: npt.NDArray[np.int64]) -> list[str]:
     """`format_timestamp` over an array at once."""
-    t = np.asarray(ts, dtype=np.int64)
-    a = np.abs(t)
-    whole = (a // 1000).astype(_STR)
-    frac = a % 1000
-    fracs = np.strings.add(".", np.strings.zfill(frac.astype(_STR), 3))
-    out = np.where(frac != 0, np.strings.add(whole, fracs), whole)
-    neg = t < 0
-    out[neg] = np.strings.add("-", out[neg])
+    out: list[str] = _timestamp_texts(ts).to_pylist()
     return out
 
 
-def points(ts: npt.NDArray[np.int64], vs: npt.NDArray[np.float64]) -> StrArray:
+def points(ts: npt.NDArray[np.int64], vs: npt.NDArray[np.float64]) -> list[str]:
     """``[<t>,"<v>"]`` for every sample, as JSON text."""
-    body = np.strings.add(np.strings.add(format_timestamps(ts), ',"'), format_values(vs))
-    return np.strings.add(np.strings.add("[", body), '"]')
+    out: list[str] = _point_texts(ts, vs).to_pylist()
+    return out
+
+
+def series_points(
+    timestamps: Sequence[npt.NDArray[np.int64]], values: Sequence[npt.NDArray[np.float64]]
+) -> list[str]:
+    """The ``values`` array of each series of a matrix, ``[[<t>,"<v>"],…]``, as JSON text:
+    every point of every series formatted and joined in a few Arrow kernels."""
+    if not timestamps:
+        return []
+    lengths = np.fromiter((len(t) for t in timestamps), dtype=np.int64, count=len(timestamps))
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    texts = _point_texts(np.concatenate(timestamps), np.concatenate(values))
+    per_series = pa.LargeListArray.from_arrays(pa.array(offsets), texts)
+    joined = pc.binary_join_element_wise("[", pc.binary_join(per_series, ","), "]", "")
+    out: list[str] = joined.to_pylist()
+    return out
 
 
 # ---- envelope ----------------------------------------------------------------------------

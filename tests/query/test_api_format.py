@@ -91,9 +91,9 @@ def test_json_seconds_and_bulk_formatting() -> None:
     assert [format_json_seconds(ms) for ms in (0, 1500, -1010, 1700000000123)] == [
         "0", "1.5", "-1.01", "1700000000.123"]
     vs = np.array([v for v, _ in GO_VALUES])
-    assert format_values(vs).tolist() == [text for _, text in GO_VALUES]
+    assert format_values(vs) == [text for _, text in GO_VALUES]
     ts = np.array([1000, 1500], dtype=np.int64)
-    assert points(ts, np.array([1e21, -0.0])).tolist() == ['[1,"1e+21"]', '[1.500,"-0"]']
+    assert points(ts, np.array([1e21, -0.0])) == ['[1,"1e+21"]', '[1.500,"-0"]']
 
 
 def test_format_value_round_trips_random_floats() -> None:

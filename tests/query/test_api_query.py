@@ -23,6 +23,8 @@ from typing import Any
 
 import aiohttp
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 import pytest
 from aiohttp import web
 
@@ -78,14 +80,14 @@ def test_bulk_value_formatting_matches_format_value() -> None:
         np.round(rng.normal(0, 1e6, 200)),
         rng.random(200) * 10.0 ** rng.integers(-25, 25, 200),
     ])
-    assert format_values(vs).tolist() == [format_value(float(v)) for v in vs]
-    assert format_values(np.zeros(0)).tolist() == []
+    assert format_values(vs) == [format_value(float(v)) for v in vs]
+    assert format_values(np.zeros(0)) == []
 
 
 def test_bulk_timestamp_formatting_matches_format_timestamp() -> None:
     ts = np.array([0, 1, 10, 999, 1000, 1500, 1010, -1, -1500, -2000, T0, T0 + 123,
                    2**62, -(2**62) - 7], dtype=np.int64)
-    assert format_timestamps(ts).tolist() == [format_timestamp(int(t)) for t in ts]
+    assert format_timestamps(ts) == [format_timestamp(int(t)) for t in ts]
 
 
 def test_encode_result_shapes() -> None:
@@ -661,3 +663,9 @@ async def test_request_timeout_is_passed_to_the_engine(db: DB) -> None:
         await runner.cleanup()
     # The engine itself keeps the shorter of this and --query.timeout.
     assert engine.timeouts == [None, 0.5, 30.0]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=2**64 - 1), max_size=64))
+def test_bulk_value_formatting_matches_format_value_for_any_bits(bit_patterns: list[int]) -> None:
+    vs = np.array(bit_patterns, dtype=np.uint64).view(np.float64)
+    assert format_values(vs) == [format_value(float(v)) for v in vs]
