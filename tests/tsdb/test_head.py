@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vigilops.tsdb.db import DB, DBOptions
 from vigilops.tsdb.errors import RejectReason
@@ -316,3 +318,15 @@ def test_one_transaction_checks_its_batches_against_each_other(db: DB) -> None:
     assert result.rejected == {RejectReason.OUT_OF_ORDER: 1}
     got = read_all(db)
     assert got[ls[0]][1].tolist() == [2.0] and got[ls[1]][1].tolist() == [2.0, 3.0]
+
+
+@given(st.lists(st.integers(min_value=1, max_value=40), max_size=60))
+def test_registry_duplicate_check_agrees_with_unique(refs: list[int]) -> None:
+    from vigilops.tsdb.head.registry import SeriesRegistry
+
+    reg = SeriesRegistry(capacity=8)
+    reg.get_or_create([Labels({"__name__": "m", "i": str(i)}) for i in range(1, 41)])
+    arr = np.array(refs, dtype=np.int64)
+    assert reg.has_duplicates(arr) == (len(np.unique(arr)) != len(arr))
+    # The scratch slots keep whatever the last call wrote: a second call is still exact.
+    assert reg.has_duplicates(arr[::-1].copy()) == (len(np.unique(arr)) != len(arr))

@@ -230,8 +230,7 @@ class Head:
         # batch (a scrape's samples and its report series never share one).
         recheck = generation != self.generation
         if not recheck and len(batches) > 1:
-            refs = np.concatenate([b.refs for b in batches])
-            recheck = len(np.unique(refs)) != len(refs)
+            recheck = self.registry.has_duplicates(np.concatenate([b.refs for b in batches]))
         for b in batches:
             if recheck:
                 b, r = self._revalidate(b)

@@ -36,6 +36,8 @@ class SeriesRegistry:
         self.last_v = np.zeros(capacity, dtype=np.uint64)  # float64 bits of the newest sample
         self.logged = np.zeros(capacity, dtype=bool)  # series record is in the WAL
         self.alive = np.zeros(capacity, dtype=bool)
+        #: Scratch space for `has_duplicates` (any content; only written slots are read).
+        self._slot = np.zeros(capacity, dtype=np.int64)
 
     # -- creation and lookup -------------------------------------------------------------
     def __len__(self) -> int:
@@ -112,6 +114,15 @@ class SeriesRegistry:
         self.last_v = _resized(self.last_v, new_cap, 0)
         self.logged = _resized(self.logged, new_cap, False)
         self.alive = _resized(self.alive, new_cap, False)
+        self._slot = _resized(self._slot, new_cap, 0)
+
+    def has_duplicates(self, refs: I64) -> bool:
+        """True if some reference occurs twice in `refs` (live references only): each
+        slot is written with its position, and a later occurrence overwrites an earlier
+        one. Linear, no sort."""
+        pos = np.arange(len(refs), dtype=np.int64)
+        self._slot[refs] = pos
+        return bool((self._slot[refs] != pos).any())
 
     def known(self, refs: I64) -> npt.NDArray[np.bool_]:
         """Mask of `refs` that name live series."""
