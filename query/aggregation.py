@@ -5,8 +5,12 @@ Series are grouped once (``by`` keeps the listed labels, ``without`` drops them 
 ``__name__``); groups are numbered in order of first appearance, which is the order
 Prometheus returns them in an instant query. Reductions are numpy over all groups and steps:
 
-* ``sum``, ``count``, ``group``, ``min``, ``max`` reduce each group's rows in row order
-  (``ufunc.reduceat``), which adds in the same order as Prometheus;
+* ``sum`` adds each group's rows one by one in row order (the order of the input vector:
+  a selector's series in label order, a function's output in its input's order), as
+  Prometheus's ``group.value += s.V`` does, so that rounding (``1e20 + -1e20 + 1``) is the
+  same: ``ufunc.reduceat`` and pairwise summation would add in another order;
+* ``count``, ``group``, ``min``, ``max`` reduce each group's rows with ``ufunc.reduceat``
+  (exact in any order);
 * ``avg`` (incremental mean with 2.42's infinity handling) and ``stddev``/``stdvar``
   (Welford) are sequential recurrences: one numpy step per group *member*, over all groups
   and steps at once;
@@ -63,7 +67,7 @@ def eval_aggregation(expr: AggregateExpr, vec: Vector, param: Value | None, limi
     labels = list(dict.fromkeys(group_labels))
     op = expr.op
     if op is AggOp.SUM:
-        values = groups.reduce(np.add, np.where(vec.present, vec.values, -0.0))
+        values = groups.ordered_sum(np.where(vec.present, vec.values, -0.0), limits)
     elif op is AggOp.COUNT:
         values = groups.reduce(np.add, vec.present.astype(np.float64))
     elif op is AggOp.GROUP:
@@ -107,6 +111,29 @@ class _Groups:
     def reduce(self, ufunc: np.ufunc, arr: npt.NDArray[Any]) -> npt.NDArray[Any]:
         """Reduce the rows of each group in row order: ``(groups, S)``."""
         out: npt.NDArray[Any] = ufunc.reduceat(arr[self.perm], self.starts, axis=0)
+        return out
+
+    def ordered_sum(self, arr: Float64Array, limits: QueryLimits) -> Float64Array:
+        """``(groups, S)``: each group's rows of `arr` added strictly one after the other in
+        row order (absent samples are passed as -0.0, which adds nothing). Costs
+        ``min(groups, largest group)`` numpy passes: one ``add.accumulate`` (sequential
+        by definition) per group when there are few groups, else one vector addition
+        per member rank over all groups at once."""
+        steps = arr.shape[1]
+        out = np.full((self.n, steps), -0.0)
+        members = self.members()
+        with np.errstate(all="ignore"):
+            if self.n <= members.shape[1]:
+                for g in range(self.n):
+                    limits.check()
+                    rows = members[g, : self.sizes[g]]
+                    out[g] = np.add.accumulate(arr[rows], axis=0)[-1]
+            else:
+                for k in range(members.shape[1]):
+                    limits.check()
+                    rows = members[:, k]
+                    have = np.flatnonzero(rows >= 0)
+                    out[have] = out[have] + arr[rows[have]]
         return out
 
     def members(self) -> Int64Array:

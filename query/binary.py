@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 
 from vigilops.query.ast import BinaryExpr, BinOp, Cardinality, VectorMatching
-from vigilops.query.gomath import go_atan2
+from vigilops.query.gomath import go_atan2, go_pow
 from vigilops.query.grouping import (
     first_dup_step,
     group_any,
@@ -49,7 +49,7 @@ _ARITHMETIC: dict[BinOp, Callable[[Float64Array, Float64Array], Float64Array]] =
     BinOp.MUL: np.multiply,
     BinOp.DIV: np.divide,
     BinOp.MOD: np.fmod,
-    BinOp.POW: np.power,
+    BinOp.POW: go_pow,
     BinOp.ATAN2: go_atan2,
 }
 _COMPARE: dict[BinOp, Callable[[Float64Array, Float64Array], BoolArray]] = {

@@ -1,8 +1,10 @@
 """Go's float64 behaviour where NumPy's differs in the last bit or in text form.
 
 Prometheus is a Go program: ``atan2`` is Go's pure-Go ``math.Atan2`` (a Cephes rational
-approximation, not the C library's), and numbers in messages and labels are formatted by
-``strconv``. These helpers reproduce both so results compare equal byte for byte.
+approximation, not the C library's), ``^`` is Go's ``math.Pow`` (its own special cases, and
+integer powers by repeated squaring of the mantissa, not the C library's ``pow``), and
+numbers in messages and labels are formatted by ``strconv``. These helpers reproduce them
+so results compare equal byte for byte.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import math
 from decimal import Decimal
 
 import numpy as np
+import numpy.typing as npt
 
 from vigilops.query.values import Float64Array
 
@@ -69,6 +72,116 @@ def go_atan2(y: Float64Array, x: Float64Array) -> Float64Array:
         general,
     )
     return np.asarray(out, dtype=np.float64)
+
+
+# ---- math.Pow -------------------------------------------------------------------------------
+_TWO_53 = float(1 << 53)
+_TWO_63 = float(1 << 63)
+
+
+def _is_odd_int(y: Float64Array) -> npt.NDArray[np.bool_]:
+    """Go's ``isOddInt``: `y` is an odd integer of magnitude below 2**53."""
+    with np.errstate(all="ignore"):
+        small = np.abs(y) < _TWO_53
+        whole = np.where(small, np.trunc(y), 0.0)
+        out: npt.NDArray[np.bool_] = small & (whole == y) & (whole.astype(np.int64) & 1 == 1)
+    return out
+
+
+def _pow_general(x: Float64Array, y: Float64Array) -> Float64Array:
+    """The body of Go's ``math.Pow`` once the special cases are out of the way (finite,
+    nonzero `x`, finite `y` with integer part below 2**63, no negative `x` with a fractional
+    `y`): ``x**frac`` as ``Exp(frac*Log(x))`` (NumPy's exp/log here, so a fractional power
+    may differ from Go's in the last bit), times ``x**int`` by repeated squaring of
+    ``Frexp(x)``'s mantissa with the exponent kept apart, then ``Ldexp``. One numpy pass
+    per bit of the integer part, over the elements that still have bits."""
+    yi = np.trunc(np.abs(y))
+    yf = np.abs(y) - yi
+    up = yf > 0.5
+    yf = np.where(up, yf - 1.0, yf)
+    yi = np.where(up, yi + 1.0, yi)
+    with np.errstate(all="ignore"):
+        a1 = np.where(yf != 0, np.exp(yf * np.log(x)), 1.0)
+    x1, xe32 = np.frexp(x)
+    xe = xe32.astype(np.int64)
+    ae = np.zeros(len(x), dtype=np.int64)
+    bits = yi.astype(np.int64)
+    idx = np.flatnonzero(bits != 0)
+    x1, xe, bits = x1[idx], xe[idx], bits[idx]
+    while len(idx):
+        overflow = (xe < -(1 << 12)) | ((1 << 12) < xe)
+        if overflow.any():  # catastrophic overflow: Ldexp makes it 0 or Inf
+            ae[idx[overflow]] += xe[overflow]
+            keep = ~overflow
+            idx, x1, xe, bits = idx[keep], x1[keep], xe[keep], bits[keep]
+        odd = (bits & 1) == 1
+        a1[idx[odd]] *= x1[odd]
+        ae[idx[odd]] += xe[odd]
+        x1 = x1 * x1
+        xe = xe << 1
+        low = x1 < 0.5
+        x1 = np.where(low, x1 + x1, x1)
+        xe = xe - low
+        bits = bits >> 1
+        keep = bits != 0
+        idx, x1, xe, bits = idx[keep], x1[keep], xe[keep], bits[keep]
+    neg = y < 0
+    with np.errstate(all="ignore"):
+        a1 = np.where(neg, 1.0 / a1, a1)
+    ae = np.where(neg, -ae, ae)
+    out: Float64Array = np.ldexp(a1, np.clip(ae, -1 << 14, 1 << 14).astype(np.int32))
+    return out
+
+
+def go_pow(x: Float64Array, y: Float64Array) -> Float64Array:
+    """Go's ``math.Pow(x, y)`` elementwise, special cases in Go's order: ``Pow(x, ±0)`` and
+    ``Pow(1, y)`` are 1 (NaN included), ``Pow(x, 1)`` is `x`, NaN in gives NaN, ``Pow(±0,
+    y)`` is ±Inf or ±0 by the sign of `y` (the sign of zero kept for odd integers),
+    ``Pow(-1, ±Inf)`` is 1, ``Pow(x, ±Inf)`` is 0 or +Inf by ``|x| < 1``, ``Pow(-Inf, y)`` is
+    ``Pow(-0, -y)``, ``Pow(+Inf, y)`` is +Inf or 0, ``y = ±0.5`` is a square root, a
+    negative finite `x` with a non-integer `y` gives NaN, and an integer part of `y` of
+    2**63 or more gives 1, 0 or +Inf. Integer powers are bit-exact with Go."""
+    xb, yb = np.broadcast_arrays(np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+    shape = xb.shape
+    xs, ys = xb.ravel(), yb.ravel()
+    with np.errstate(all="ignore"):
+        ax = np.abs(xs)
+        yi = np.trunc(np.abs(ys))
+        frac = np.abs(ys) != yi
+        odd = _is_odd_int(ys)
+        neg_zero = np.signbit(xs)
+        conditions = [
+            (ys == 0) | (xs == 1),
+            ys == 1,
+            np.isnan(xs) | np.isnan(ys),
+            xs == 0,
+            np.isinf(ys),
+            np.isneginf(xs),
+            np.isposinf(xs),
+            ys == 0.5,
+            ys == -0.5,
+            frac & (xs < 0),
+            yi >= _TWO_63,
+        ]
+        choices = [
+            np.ones_like(xs),
+            xs,
+            np.full_like(xs, np.nan),
+            np.where(ys < 0, np.where(neg_zero & odd, -np.inf, np.inf), np.where(neg_zero & odd, xs, 0.0)),
+            np.where(xs == -1, 1.0, np.where((ax < 1) == np.isposinf(ys), 0.0, np.inf)),
+            np.where(ys > 0, np.where(odd, -np.inf, np.inf), np.where(odd, -0.0, 0.0)),
+            np.where(ys < 0, 0.0, np.inf),
+            np.sqrt(xs),
+            1.0 / np.sqrt(xs),
+            np.full_like(xs, np.nan),
+            np.where(xs == -1, 1.0, np.where((ax < 1) == (ys > 0), 0.0, np.inf)),
+        ]
+        special = np.logical_or.reduce(conditions)
+        out = np.select(conditions, choices, 0.0)
+        general = np.flatnonzero(~special)
+        if len(general):
+            out[general] = _pow_general(xs[general], ys[general])
+    return np.asarray(out, dtype=np.float64).reshape(shape)
 
 
 # ---- strconv ---------------------------------------------------------------------------------

@@ -175,6 +175,47 @@ def _plan(
             _plan(child, t_min, t_max, qt, lookback_ms, default_step_ms, plan, name)
 
 
+def selector_bounds(root: Expr, qt: QueryTimes, lookback_ms: int) -> dict[int, tuple[int, int]]:
+    """For every instant selector of `root` (by ``id``), the time range Prometheus 2.42
+    selects for it and so the only samples it can see (``getTimeRangesForSelector``):
+    ``[start - lookback (or range), end]`` from the query's start and end, moved back by the
+    offsets and ranges of the enclosing subqueries, or pinned to the ``@`` time of the
+    selector or of the innermost enclosing subquery with one, then moved back by the
+    selector's own offset. Evaluation never looks outside it, except where 2.42 itself
+    does (``@`` under a call that is not step-invariant) and then sees nothing there."""
+    out: dict[int, tuple[int, int]] = {}
+
+    def walk(node: Expr, subqueries: tuple[SubqueryExpr, ...], range_ms: int) -> None:
+        if isinstance(node, VectorSelector):
+            start, end = qt.start, qt.end
+            sub_offset = sub_range = 0
+            sub_at: int | None = None
+            for sq in subqueries:
+                sub_offset += sq.offset_ms
+                sub_range += sq.range_ms
+                if sq.at is not None:
+                    sub_offset, sub_range, sub_at = sq.offset_ms, sq.range_ms, qt.resolve(sq.at)
+            if sub_at is not None:
+                start = end = sub_at
+            fixed = qt.resolve(node.at)
+            if fixed is not None:
+                start = end = fixed
+            else:
+                start, end = start - sub_offset - sub_range, end - sub_offset
+            start -= range_ms if range_ms else lookback_ms
+            out[id(node)] = (start - node.offset_ms, end - node.offset_ms)
+        elif isinstance(node, MatrixSelector):
+            walk(node.vector, subqueries, node.range_ms)
+        elif isinstance(node, SubqueryExpr):
+            walk(node.expr, (*subqueries, node), 0)
+        else:
+            for child in node.children():
+                walk(child, subqueries, 0)
+
+    walk(root, (), 0)
+    return out
+
+
 # ---- loading -------------------------------------------------------------------------------
 @dataclass
 class SeriesSet:
@@ -237,34 +278,54 @@ def load_selections(
 
 
 # ---- selecting -----------------------------------------------------------------------------
-def instant_vector(ss: SeriesSet, eval_ts: Int64Array, lookback_ms: int) -> Vector:
+def instant_vector(
+    ss: SeriesSet, eval_ts: Int64Array, lookback_ms: int, bounds: tuple[int, int] | None = None
+) -> Vector:
     """The instant vector selected at each effective time ``eval_ts[j]``: per series, the
     latest sample with ``eval_ts[j] - lookback_ms <= t <= eval_ts[j]``, absent if there is
-    none or it is a staleness marker. Keeps ``__name__`` and records `sample_ts`."""
+    none or it is a staleness marker. Keeps ``__name__`` and records `sample_ts`.
+
+    `bounds` ``(mint, maxt)`` hides the samples outside that range, as Prometheus's querier
+    does with the range it selected for the selector (see `selector_bounds`)."""
     n, steps = len(ss), len(eval_ts)
     if n == 0 or steps == 0:
         return Vector.empty(steps)
-    base = min(int(ss.ts.min()), int(eval_ts.min()) - lookback_ms)
-    span = max(int(ss.ts.max()), int(eval_ts.max())) - base + 1
+    upper, lower = eval_ts, eval_ts - lookback_ms
+    if bounds is not None:
+        upper, lower = np.minimum(upper, bounds[1]), np.maximum(lower, bounds[0])
+    base = min(int(ss.ts.min()), int(lower.min()))
+    span = max(int(ss.ts.max()), int(upper.max())) - base + 1
     owner = np.repeat(np.arange(n, dtype=np.int64), ss.ends - ss.starts)
     keys = owner * span + (ss.ts - base)
     row = (np.arange(n, dtype=np.int64) * span)[:, None]
-    # Index of the last sample <= E in each series (before starts[i] when there is none).
-    idx = np.searchsorted(keys, row + (eval_ts - base)[None, :], side="right") - 1
+    # Index of the last sample <= the upper end in each series (before starts[i] when none).
+    idx = np.searchsorted(keys, row + (upper - base)[None, :], side="right") - 1
     found = idx >= ss.starts[:, None]
     idx = np.where(found, idx, 0)
     sample_ts = ss.ts[idx]
     values = ss.vs[idx]
-    present = found & (sample_ts >= (eval_ts - lookback_ms)[None, :]) & ~stale_mask(values)
+    present = found & (sample_ts >= lower[None, :]) & ~stale_mask(values)
     values = np.where(present, values, 0.0)
     sample_ts = np.where(present, sample_ts, 0)
     return Vector(list(ss.labels), values, present, sample_ts).compact()
 
 
-def range_windows(ss: SeriesSet, eval_ts: Int64Array, range_ms: int) -> Windows:
-    """The range vector ``[E - range_ms, E]`` of every series at every effective time."""
-    ts = [ss.ts[a:b] for a, b in zip(ss.starts.tolist(), ss.ends.tolist())]
-    vs = [ss.vs[a:b] for a, b in zip(ss.starts.tolist(), ss.ends.tolist())]
+def range_windows(
+    ss: SeriesSet, eval_ts: Int64Array, range_ms: int, bounds: tuple[int, int] | None = None
+) -> Windows:
+    """The range vector ``[E - range_ms, E]`` of every series at every effective time, without
+    the samples outside `bounds` (as for `instant_vector`)."""
+    starts, ends = ss.starts, ss.ends
+    if bounds is not None and len(eval_ts) and len(ss) and (
+        int(eval_ts.max()) > bounds[1] or int(eval_ts.min()) - range_ms < bounds[0]
+    ):
+        first, last = [], []
+        for a, b in zip(ss.starts.tolist(), ss.ends.tolist()):
+            first.append(a + int(np.searchsorted(ss.ts[a:b], bounds[0], side="left")))
+            last.append(a + int(np.searchsorted(ss.ts[a:b], bounds[1], side="right")))
+        starts, ends = np.array(first, dtype=np.int64), np.array(last, dtype=np.int64)
+    ts = [ss.ts[a:b] for a, b in zip(starts.tolist(), ends.tolist())]
+    vs = [ss.vs[a:b] for a, b in zip(starts.tolist(), ends.tolist())]
     return build_windows(ss.labels, ts, vs, eval_ts, range_ms)
 
 

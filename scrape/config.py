@@ -31,7 +31,8 @@ from typing import Any
 
 import yaml
 
-from vigilops.tsdb.model import compile_re2, go_quote, valid_label_name
+from vigilops.tsdb.model import go_quote, valid_label_name
+from vigilops.tsdb.re2 import compile_re2
 
 from ._yamlnodes import ConfigError as ConfigError
 from ._yamlnodes import NodeReader

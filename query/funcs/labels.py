@@ -17,7 +17,8 @@ import unicodedata
 
 from vigilops.query.funcs._args import string_arg, vector_arg
 from vigilops.query.values import ExecutionError, FunctionContext, Value, Vector
-from vigilops.tsdb.model import Labels, compile_re2, valid_label_name
+from vigilops.tsdb.model import Labels, valid_label_name
+from vigilops.tsdb.re2 import compile_re2
 
 
 class _AnchoredRegex:

@@ -26,21 +26,7 @@ from vigilops.compat.promql_compat.compare import Answer, Tolerance, compare_api
 from vigilops.compat.promql_compat.queries import cases, expand
 
 #: Query → why VigilOps answers differently from Prometheus 2.42 (the engine's to-do list).
-KNOWN_DIFFERENCES: dict[str, str] = {
-    'sum(demo_special{kind=~"cancel.*|one"})':
-        "sum adds in another order than Prometheus, which adds the series one by one in label "
-        "order: 1e20 + -1e20 + 1 is 1 there, 0 here (same cause as the last-bit differences "
-        "of every sum over many series)",
-    "demo_special ^ 0.5":
-        "(-Inf) ^ 0.5 is +Inf with Go's math.Pow (C99 pow too), NaN with numpy.power on -Inf",
-    'demo_temperature_celsius{room=~"\\\\pL+"}':
-        "RE2 Unicode classes (\\pL, \\p{Han}) are not translated to Python re: bad_data instead of a match",
-    'demo_temperature_celsius{room=~".*\\\\p{Han}.*"}':
-        "RE2 Unicode classes (\\pL, \\p{Han}) are not translated to Python re: bad_data instead of a match",
-    'demo_temperature_celsius{room=~"(?U)k.*"}':
-        "RE2's ungreedy flag (?U) is refused (bad_data); in a matcher (fully anchored) it never "
-        "changes what matches, in label_replace it swaps greedy and lazy quantifiers",
-}
+KNOWN_DIFFERENCES: dict[str, str] = {}
 
 # ---- side by side ---------------------------------------------------------------------------
 @pytest.fixture(scope="module")

@@ -252,6 +252,21 @@ CASES = [
           R(source_labels=["a", "b"], target_label="c", separator="+")],
          {"a": "1", "b": "2", "c": "1+2"}),
     Case("no-rules", {"a": "1"}, [], {"a": "1"}),
+    # --- RE2 syntax Python's re lacks (translated by vigilops.tsdb.re2) ---------------------
+    Case("regex-unicode-class", {"a": "héllo"},
+         [R(source_labels=["a"], regex=r"\p{L}+", target_label="b", replacement="letters")],
+         {"a": "héllo", "b": "letters"}),
+    Case("regex-unicode-script-no-match", {"a": "hello"},
+         [R(source_labels=["a"], regex=r"\p{Greek}+", target_label="b", replacement="greek")],
+         {"a": "hello"}),
+    Case("regex-negated-posix-class", {"a": "123"},
+         [R(source_labels=["a"], regex="[[:^alpha:]]+", action="keep")], {"a": "123"}),
+    Case("regex-ungreedy-flag", {"a": "aaa"},
+         [R(source_labels=["a"], regex="(?U)(a+)(a*)", target_label="b", replacement="$1")],
+         {"a": "aaa", "b": "a"}),
+    Case("regex-repeated-group-name", {"a": "y"},
+         [R(source_labels=["a"], regex="(?P<n>x)|(?P<n>y)", target_label="b", replacement="$2")],
+         {"a": "y", "b": "y"}),
 ]
 
 # The labels Prometheus gives every static target before relabeling.

@@ -23,7 +23,6 @@ from vigilops.tsdb.model import (
     Labels,
     Matcher,
     MatchType,
-    compile_re2,
     escape_label_value,
     go_quote,
     is_stale,
@@ -32,6 +31,7 @@ from vigilops.tsdb.model import (
     stale_mask,
     valid_label_name,
 )
+from vigilops.tsdb.re2 import compile_re2
 
 EQ, NEQ, RE, NRE = MatchType.EQUAL, MatchType.NOT_EQUAL, MatchType.REGEX, MatchType.NOT_REGEX
 
@@ -289,7 +289,7 @@ def test_valid_label_name(name: str, ok: bool) -> None:
         (RE, r"a\z", "a", True),
         (RE, r"\Qa.b\E", "a.b", True),
         (RE, r"\Qa.b\E", "axb", False),
-        (RE, r"\Q(x)", "(x)", True),
+        (RE, r"\Q(x)\E", "(x)", True),
         (RE, r"\x{e9}", "é", True),
         (RE, r"\x41", "A", True),
         (RE, r"\101", "A", True),
@@ -306,6 +306,53 @@ def test_valid_label_name(name: str, ok: bool) -> None:
         (RE, "[]a]", "]", True),
         (RE, "[^]a]", "b", True),
         (RE, "[^]a]", "]", False),
+        # A "-" after a class is a literal in RE2, not a range.
+        (RE, r"[\d-z]+", "1-z", True),
+        (RE, r"[\pZ-a]+", " -a", True),
+        (RE, r"[\pZ-a]", "b", False),
+        # Unicode classes: general categories (one or two letters), scripts, negations.
+        (RE, r"\pL+", "kitchen", True),
+        (RE, r"\pL+", "Küche", True),
+        (RE, r"\pL", "1", False),
+        (RE, r"\p{L}\p{Lu}\p{Ll}", "éÉé", True),
+        (RE, r"\p{Lu}", "é", False),
+        (RE, r"\PL+", "12 !", True),
+        (RE, r"\PL", "x", False),
+        (RE, r"\p{^L}", "x", False),
+        (RE, r"\P{^L}", "x", True),
+        (RE, r"[\p{L}\d]+", "ab12", True),
+        (RE, r"[^\pL]", "x", False),
+        (RE, r"\pN+", "١٢٣", True),  # \pN is Unicode, \d is not
+        (RE, r"\p{Nd}", "Ⅻ", False),
+        (RE, r"\p{Nl}", "Ⅻ", True),
+        (RE, r"\pZ", "\u00a0", True),
+        (RE, r"\pC", "\x7f", True),
+        (RE, r"\pC", "\U000e0080", False),  # unassigned: not in C, as in Go
+        (RE, r"\p{Any}+", "a\nb", True),
+        (RE, r".*\p{Han}.*", "1号厨房", True),
+        (RE, r"\p{Han}", "ひ", False),
+        (RE, r"\p{Hiragana}+\p{Katakana}+", "ひらカタ", True),
+        (RE, r"\p{Greek}+", "αβΓ", True),
+        (RE, r"\p{Greek}", "a", False),
+        (RE, r"\p{Cyrillic}+", "привет", True),
+        (RE, r"\p{Latin}+", "ªé", True),
+        (RE, r"\p{Common}+", "1 !", True),
+        (RE, r"\p{Inherited}", "\u0301", True),
+        (RE, r"(?i)\p{Lu}+", "ab", True),
+        (RE, "[[:^alpha:]]+", "1 !é", True),
+        (RE, "[[:^alpha:]]", "a", False),
+        (RE, r"[\D]", "a", True),
+        (RE, r"[\W]", "é", True),
+        (RE, r"\x{10FFFF}", "\U0010ffff", True),
+        (RE, "a{01}", "a{01}", True),  # leading zeros: not a repetition in RE2
+        # Flags: (?U) swaps greedy and lazy (a fully anchored match is the same either
+        # way); $ is the end of the text unless (?m).
+        (RE, "(?U)k.*", "kitchen", True),
+        (RE, "(?U)a*?", "aaa", True),
+        (RE, "(?)a", "a", True),
+        (RE, "a$\n", "a\n", False),
+        (RE, "(?m)a$\n", "a\n", True),
+        (RE, "^*a$+", "a", True),
         (RE, "(?P<name>x)", "x", True),
         (RE, "(?:a|b)+", "abba", True),
         (RE, "10\\.0\\.\\d+\\.\\d+:9100", "10.0.3.17:9100", True),
@@ -329,7 +376,6 @@ def test_matcher_semantics(type: MatchType, pattern: str, value: str, expected: 
         ("(?#comment)", "unsupported Perl syntax"),
         ("(?P=name)", "unsupported Perl syntax"),
         ("(?x)a b", "unsupported Perl syntax"),
-        ("(?)", "unsupported Perl syntax"),
         ("(?-)", "unsupported Perl syntax"),
         (r"(a)\1", "backreferences"),
         (r"\8", "invalid escape"),
@@ -340,11 +386,22 @@ def test_matcher_semantics(type: MatchType, pattern: str, value: str, expected: 
         (r"\x{110000}", "out of range"),
         ("[[:foo:]]", "invalid character class"),
         (r"[\b]", "invalid escape"),
-        # RE2 features Python cannot express: rejected rather than matched differently.
-        (r"\pL", "not supported"),
-        (r"\p{Greek}", "not supported"),
-        ("[[:^alpha:]]", "not supported"),
-        ("(?U)a*", "not supported"),
+        # Unicode classes RE2 does not know.
+        (r"\p{Foo}", "invalid character class range \\\\p\\{Foo\\}"),
+        (r"\pX", "invalid character class range"),
+        (r"[\p{Greek]", "invalid character class range"),
+        ("[[:^foo:]]", "invalid character class"),
+        # Prometheus wraps the pattern as ^(?:re)$: an open \Q swallows the ")$".
+        (r"\Q(x)", "missing closing \\)"),
+        (r"[\Qa\E]", "invalid escape"),  # \Q is not read inside brackets
+        (r"\C", "invalid escape"),
+        ("(?<n>x)", "unsupported Perl syntax"),  # Go 1.19 knows only (?P<n>x)
+        ("(?P<a-b>x)", "invalid named capture"),
+        ("a{2}*", "nested repetition"),
+        ("a*??", "nested repetition"),
+        ("a{1001}", "invalid repeat count"),
+        ("a{2,1}", "invalid repeat count"),
+        ("[z-a]", "invalid character class range"),
     ],
 )
 def test_invalid_regular_expressions_raise_value_error(pattern: str, reason: str) -> None:
@@ -353,6 +410,29 @@ def test_invalid_regular_expressions_raise_value_error(pattern: str, reason: str
             Matcher(t, "label", pattern)
     with pytest.raises(ValueError, match="invalid regular expression"):
         compile_re2(pattern)
+
+
+def test_ungreedy_flag_swaps_greedy_and_lazy_in_its_scope() -> None:
+    """What label_replace's capture groups see (checked against Prometheus 2.42)."""
+    def groups(pattern: str, value: str) -> tuple[str | None, ...]:
+        m = compile_re2(pattern).fullmatch(value)
+        assert m is not None
+        return m.groups()
+
+    assert groups("(?U)(a+)(a*)", "aaa") == ("a", "aa")
+    assert groups("(?U)(a+?)(a*)", "aaa") == ("aaa", "")
+    assert groups("(?U:(a+))(a*)", "aaa") == ("a", "aa")
+    assert groups("(a+)(?U)(a+)(a*)", "aaaa") == ("aaa", "a", "")
+    assert groups("(?U)(a{1,3})(a*)", "aaa") == ("a", "aa")
+    assert groups("(?U)(a??)(a*)", "aa") == ("a", "a")
+    assert groups("((?U)a+)(a*)", "aaa") == ("a", "aa")
+    assert groups("(?U)(?-U)(a+)(a*)", "aaa") == ("aaa", "")
+
+
+def test_named_groups_python_cannot_name_stay_numbered() -> None:
+    assert compile_re2("(?P<n>a)").fullmatch("a").groupdict() == {"n": "a"}  # type: ignore[union-attr]
+    assert compile_re2("(?P<1a>a)(?P<1a>b)").fullmatch("ab").groups() == ("a", "b")  # type: ignore[union-attr]
+    assert compile_re2("(?P<a>x)(?P<a>y)").fullmatch("xy").groups() == ("x", "y")  # type: ignore[union-attr]
 
 
 def quote_meta(s: str) -> str:
