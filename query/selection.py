@@ -28,8 +28,8 @@ from vigilops.query.ast import (
     VectorSelector,
 )
 from vigilops.query.limits import QueryLimits
-from vigilops.query.values import Float64Array, Int64Array, Vector, Windows, build_windows
-from vigilops.tsdb.api import Queryable, SelectHints
+from vigilops.query.values import Float64Array, Int64Array, Vector, Windows, windows_from_flat
+from vigilops.tsdb.api import Querier, Queryable, SelectHints
 from vigilops.tsdb.model import Labels, Matcher, stale_mask
 
 #: A selector's identity for loading: its matchers, order-independent.
@@ -251,30 +251,55 @@ def load_selections(
     querier = queryable.querier(plan.mint, plan.maxt)
     try:
         for key, need in plan.needs.items():
-            labels: list[Labels] = []
-            ts: list[Int64Array] = []
-            vs: list[Float64Array] = []
-            total = 0
-            for series in querier.select(list(key), need.hints(step_ms), sort=True):
-                t, v = series.timestamps, series.values
-                if len(t) and (t[0] < need.mint or t[-1] > need.maxt):
-                    a = int(np.searchsorted(t, need.mint, side="left"))
-                    b = int(np.searchsorted(t, need.maxt, side="right"))
-                    t, v = t[a:b], v[a:b]
-                if not len(t):
-                    continue
-                labels.append(series.labels)
-                ts.append(t)
-                vs.append(v)
-                total += len(t)
-                if len(labels) % 256 == 0:
-                    limits.check()
-            limits.load(total)
-            loaded[key] = SeriesSet.build(labels, ts, vs)
+            if hasattr(querier, "select_columns"):
+                loaded[key] = _load_flat(querier, key, need, step_ms)
+            else:
+                loaded[key] = _load_per_series(querier, key, need, step_ms, limits)
+            limits.load(len(loaded[key].ts))
+            limits.check()
         warnings = list(getattr(querier, "warnings", []))
     finally:
         querier.close()
     return loaded, warnings
+
+
+def _load_flat(querier: Querier, key: SelectorKey, need: _Need, step_ms: int) -> SeriesSet:
+    """One selector through `Querier.select_columns`: flat arrays from the start."""
+    labels, cols = querier.select_columns(list(key), need.hints(step_ms))
+    ts, vs, refs = cols.timestamps, cols.values, cols.refs
+    if len(ts) and (int(ts.min()) < need.mint or int(ts.max()) > need.maxt):
+        inside = (ts >= need.mint) & (ts <= need.maxt)
+        ts, vs, refs = ts[inside], vs[inside], refs[inside]
+    lengths = np.bincount(refs, minlength=len(labels)).astype(np.int64)
+    if len(labels) and not lengths.all():
+        present = np.flatnonzero(lengths)
+        labels = [labels[i] for i in present.tolist()]
+        lengths = lengths[present]
+    ends = np.cumsum(lengths, dtype=np.int64)
+    return SeriesSet(labels, ts, vs, ends - lengths, ends)
+
+
+def _load_per_series(
+    querier: Querier, key: SelectorKey, need: _Need, step_ms: int, limits: QueryLimits
+) -> SeriesSet:
+    """One selector through `Querier.select`, for queriers without `select_columns`."""
+    labels: list[Labels] = []
+    ts: list[Int64Array] = []
+    vs: list[Float64Array] = []
+    for series in querier.select(list(key), need.hints(step_ms), sort=True):
+        t, v = series.timestamps, series.values
+        if len(t) and (t[0] < need.mint or t[-1] > need.maxt):
+            a = int(np.searchsorted(t, need.mint, side="left"))
+            b = int(np.searchsorted(t, need.maxt, side="right"))
+            t, v = t[a:b], v[a:b]
+        if not len(t):
+            continue
+        labels.append(series.labels)
+        ts.append(t)
+        vs.append(v)
+        if len(labels) % 256 == 0:
+            limits.check()
+    return SeriesSet.build(labels, ts, vs)
 
 
 # ---- selecting -----------------------------------------------------------------------------
@@ -315,27 +340,17 @@ def range_windows(
 ) -> Windows:
     """The range vector ``[E - range_ms, E]`` of every series at every effective time, without
     the samples outside `bounds` (as for `instant_vector`)."""
-    starts, ends = ss.starts, ss.ends
+    keep = None
     if bounds is not None and len(eval_ts) and len(ss) and (
         int(eval_ts.max()) > bounds[1] or int(eval_ts.min()) - range_ms < bounds[0]
     ):
-        first, last = [], []
-        for a, b in zip(ss.starts.tolist(), ss.ends.tolist()):
-            first.append(a + int(np.searchsorted(ss.ts[a:b], bounds[0], side="left")))
-            last.append(a + int(np.searchsorted(ss.ts[a:b], bounds[1], side="right")))
-        starts, ends = np.array(first, dtype=np.int64), np.array(last, dtype=np.int64)
-    ts = [ss.ts[a:b] for a, b in zip(starts.tolist(), ends.tolist())]
-    vs = [ss.vs[a:b] for a, b in zip(starts.tolist(), ends.tolist())]
-    return build_windows(ss.labels, ts, vs, eval_ts, range_ms)
+        keep = (ss.ts >= bounds[0]) & (ss.ts <= bounds[1])
+    return windows_from_flat(ss.labels, ss.ts, ss.vs, ss.ends - ss.starts, eval_ts, range_ms, keep)
 
 
 def vector_to_windows(vec: Vector, times: Int64Array, eval_ts: Int64Array, range_ms: int) -> Windows:
     """A subquery's range vector: the points of `vec` (evaluated at `times`) as samples,
     windowed ``[E - range_ms, E]`` at every effective time."""
-    if not len(vec):
-        return build_windows([], [], [], eval_ts, range_ms)
-    rows, cols = np.nonzero(vec.present)
-    cuts = np.cumsum(vec.present.sum(axis=1))[:-1]
-    ts = np.split(times[cols], cuts)
-    vs = np.split(vec.values[rows, cols], cuts)
-    return build_windows(vec.labels, ts, vs, eval_ts, range_ms)
+    rows, cols = np.nonzero(vec.present)  # row-major: each series' points in time order
+    lengths = vec.present.sum(axis=1).astype(np.int64)
+    return windows_from_flat(vec.labels, times[cols], vec.values[rows, cols], lengths, eval_ts, range_ms)

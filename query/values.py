@@ -276,35 +276,49 @@ def build_windows(
     range_ms: int,
 ) -> Windows:
     """Lay out the samples of each series (sorted timestamps) as `Windows` for the windows
-    ``[eval_ts[j] - range_ms, eval_ts[j]]``. Staleness markers are dropped, as Prometheus
-    drops them from range selections. One `searchsorted` over all series and steps."""
+    ``[eval_ts[j] - range_ms, eval_ts[j]]`` (see `windows_from_flat`)."""
+    lengths = np.fromiter((len(t) for t in series_ts), dtype=np.int64, count=len(series_ts))
+    flat_ts = np.concatenate(series_ts).astype(np.int64, copy=False) if len(series_ts) else np.zeros(0, np.int64)
+    flat_vs = np.concatenate(series_vs).astype(np.float64, copy=False) if len(series_vs) else np.zeros(0)
+    return windows_from_flat(labels, flat_ts, flat_vs, lengths, eval_ts, range_ms)
+
+
+def windows_from_flat(
+    labels: Sequence[Labels],
+    ts: Int64Array,
+    vs: Float64Array,
+    lengths: Int64Array,
+    eval_ts: Int64Array,
+    range_ms: int,
+    keep: BoolArray | None = None,
+) -> Windows:
+    """`Windows` over series laid out back to back: series ``i`` is the next ``lengths[i]``
+    samples of `ts`/`vs` (timestamps sorted within each). Staleness markers are dropped, as
+    Prometheus drops them from range selections, and so are samples where `keep` is False.
+    One `searchsorted` over all series and steps; no per-series arrays."""
     n, steps = len(labels), len(eval_ts)
-    kept_ts: list[Int64Array] = []
-    kept_vs: list[Float64Array] = []
-    for ts, vs in zip(series_ts, series_vs, strict=True):
-        stale = stale_mask(vs)
-        if stale.any():
-            ts, vs = ts[~stale], vs[~stale]
-        kept_ts.append(np.asarray(ts, dtype=np.int64))
-        kept_vs.append(np.asarray(vs, dtype=np.float64))
-    lengths = np.array([len(t) for t in kept_ts], dtype=np.int64)
-    ends = np.cumsum(lengths)
-    starts = ends - lengths
-    flat_ts = np.concatenate(kept_ts) if kept_ts else np.zeros(0, dtype=np.int64)
-    flat_vs = np.concatenate(kept_vs) if kept_vs else np.zeros(0, dtype=np.float64)
     eval_ts = np.asarray(eval_ts, dtype=np.int64)
-    if n == 0 or len(flat_ts) == 0 or steps == 0:
-        lo = np.broadcast_to(starts[:, None], (n, steps)).copy()
-        return Windows(list(labels), flat_ts, flat_vs, starts, ends, lo, lo.copy(), eval_ts, range_ms)
-    # Series i owns the key interval [i * span, (i + 1) * span): one sorted key array for all.
-    base = min(int(flat_ts.min()), int(eval_ts.min()) - range_ms)
-    span = max(int(flat_ts.max()), int(eval_ts.max())) - base + 1
+    drop = stale_mask(vs)
+    if keep is not None:
+        drop |= ~keep
     owner = np.repeat(np.arange(n, dtype=np.int64), lengths)
-    keys = owner * span + (flat_ts - base)
+    if drop.any():
+        kept = ~drop
+        ts, vs, owner = ts[kept], vs[kept], owner[kept]
+        lengths = np.bincount(owner, minlength=n).astype(np.int64)
+    ends = np.cumsum(lengths, dtype=np.int64)
+    starts = ends - lengths
+    if n == 0 or len(ts) == 0 or steps == 0:
+        lo = np.broadcast_to(starts[:, None], (n, steps)).copy()
+        return Windows(list(labels), ts, vs, starts, ends, lo, lo.copy(), eval_ts, range_ms)
+    # Series i owns the key interval [i * span, (i + 1) * span): one sorted key array for all.
+    base = min(int(ts.min()), int(eval_ts.min()) - range_ms)
+    span = max(int(ts.max()), int(eval_ts.max())) - base + 1
+    keys = owner * span + (ts - base)
     row = (np.arange(n, dtype=np.int64) * span)[:, None]
     lo = np.searchsorted(keys, row + (eval_ts - range_ms - base)[None, :], side="left")
     hi = np.searchsorted(keys, row + (eval_ts - base)[None, :], side="right")
     return Windows(
-        list(labels), flat_ts, flat_vs, starts, ends,
+        list(labels), ts, vs, starts, ends,
         lo.astype(np.int64), hi.astype(np.int64), eval_ts, range_ms,
     )

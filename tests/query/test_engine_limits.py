@@ -46,7 +46,8 @@ def db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DB]:
 
 
 class _SlowQueryable:
-    """Wraps a database; every ``select`` first waits on `gate` or sleeps `delay` s."""
+    """Wraps a database; every ``select``/``select_columns`` first waits on `gate` or
+    sleeps `delay` s."""
 
     def __init__(self, db: DB, delay: float = 0.0, gate: threading.Event | None = None) -> None:
         self.db, self.delay, self.gate = db, delay, gate
@@ -64,6 +65,14 @@ class _SlowQueryable:
                     outer.gate.wait(10)
                 time.sleep(outer.delay)
                 return inner.select(matchers, hints, sort)
+
+            def select_columns(self, matchers: Sequence[Matcher],
+                               hints: SelectHints | None = None) -> Any:
+                outer.entered.set()
+                if outer.gate is not None:
+                    outer.gate.wait(10)
+                time.sleep(outer.delay)
+                return inner.select_columns(matchers, hints)
 
             def close(self) -> None:
                 inner.close()

@@ -315,3 +315,33 @@ def test_range_query_grid_stops_at_end(engine: Engine) -> None:
 def test_number_literals_keep_special_values(engine: Engine) -> None:
     got = engine.instant_query("-Inf", T0).value
     assert isinstance(got, ScalarResult) and got.value == -math.inf
+
+
+class _PerSeriesOnly:
+    """A Queryable whose queriers offer `select` but not `select_columns` (another storage
+    behind the seam): the engine must load through the per-series path the same way."""
+
+    def __init__(self, db: DB) -> None:
+        self.db = db
+
+    def querier(self, mint: int, maxt: int) -> object:
+        inner = self.db.querier(mint, maxt)
+
+        class _Q:
+            select = inner.select
+            close = inner.close
+            warnings = inner.warnings
+
+        return _Q()
+
+
+@pytest.mark.parametrize(
+    "query", ["gauge", '{__name__=~"ramp|gauge|once"}', "max_over_time(ramp[5m])", "timestamp(gauge)"]
+)
+def test_per_series_queriers_give_the_same_answers(engine: Engine, query: str) -> None:
+    other = Engine(_PerSeriesOnly(engine.queryable), EngineOptions(), functions=STUBS)  # type: ignore[arg-type]
+    for t in (T0, T0 + 3 * M, T0 + 7 * M):
+        want = instant(engine, query, t)
+        assert want and instant(other, query, t) == want
+    want_range = ranged(engine, query, T0 - M, T0 + 10 * M, M)
+    assert want_range and ranged(other, query, T0 - M, T0 + 10 * M, M) == want_range
