@@ -20,6 +20,7 @@ Prometheus returns them in an instant query. Reductions are numpy over all group
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -60,7 +61,7 @@ def eval_aggregation(expr: AggregateExpr, vec: Vector, param: Value | None, limi
         return _top_bottom(expr, vec, ks)
     if not len(vec):
         return Vector.empty(vec.steps)
-    group_labels = [group_key(ls, expr.grouping, expr.without) for ls in vec.labels]
+    group_labels = group_keys(vec.labels, expr.grouping, expr.without)
     ids, n = number_groups(group_labels)
     groups = _Groups(ids, n)
     present = groups.reduce(np.add, vec.present.astype(np.int64)) > 0
@@ -88,6 +89,27 @@ def eval_aggregation(expr: AggregateExpr, vec: Vector, param: Value | None, limi
     else:  # pragma: no cover - the parser knows no other operator
         raise ExecutionError(f"unknown aggregation {op.value}")
     return Vector(labels, np.where(present, values, 0.0), present)
+
+
+def group_keys(label_sets: Sequence[Labels], grouping: tuple[str, ...], without: bool) -> list[Labels]:
+    """`group_key` of every series; with ``by``, one `Labels` per distinct group, looked up
+    by the grouping labels' values (series far outnumber groups)."""
+    if without:
+        return [group_key(ls, grouping, without) for ls in label_sets]
+    if not grouping:
+        return [Labels()] * len(label_sets)
+    names = sorted(set(grouping))
+    memo: dict[tuple[str, ...], Labels] = {}
+    out: list[Labels] = []
+    for ls in label_sets:
+        values = tuple(ls.get(n) for n in names)
+        key = memo.get(values)
+        if key is None:
+            key = memo[values] = Labels.from_flat(
+                s for n, v in zip(names, values, strict=True) if v for s in (n, v)
+            )
+        out.append(key)
+    return out
 
 
 def group_key(labels: Labels, grouping: tuple[str, ...], without: bool) -> Labels:
@@ -236,7 +258,7 @@ def _top_bottom(expr: AggregateExpr, vec: Vector, ks: Int64Array) -> Vector:
     """``topk``/``bottomk``: the `k` largest (smallest) series of each group at each step,
     with their own labels. As Prometheus's heap does, NaN loses to any number, among equal
     numbers the earlier series wins and among NaNs the later one."""
-    group_labels = [group_key(ls, expr.grouping, expr.without) for ls in vec.labels]
+    group_labels = group_keys(vec.labels, expr.grouping, expr.without)
     ids, n = number_groups(group_labels)
     groups = _Groups(ids, n)
     nan = np.isnan(vec.values)
