@@ -14,6 +14,8 @@ import numpy.typing as npt
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
+#: Samples of several series from one source: (ids, samples per id, timestamps, values).
+Part = tuple[I64, I64, I64, F64]
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def concat_columns(parts: list[SampleColumns]) -> SampleColumns:
     )
 
 
-def concat_time_ordered(parts: list[tuple[I64, I64, I64, F64]]) -> SampleColumns:
+def concat_time_ordered(parts: list[Part]) -> SampleColumns:
     """Join frame extracts into columns sorted by (id, t) without sorting samples.
 
     Each part is (distinct ids, per-id sample counts, timestamps, values), and for any id

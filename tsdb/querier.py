@@ -10,7 +10,7 @@ import numpy as np
 
 from .api import SelectHints, SeriesData
 from .block.reader import BlockReader
-from .columns import SampleColumns, concat_time_ordered, sort_dedup
+from .columns import Part, SampleColumns, concat_time_ordered, sort_dedup
 from .errors import CorruptionError
 from .model import MIN_TIME, Labels, Matcher
 from .postings import Postings, postings_for_matchers
@@ -131,7 +131,8 @@ class DBQuerier:
         series costs a few whole-array operations.
         """
         mint, maxt = self._clip(hints)
-        found: list[tuple[list[Labels], SampleColumns]] = []
+        # Per source: its parts (with source-local series ids) and the labels of those ids.
+        sources: list[tuple[list[Part], dict[int, Labels]]] = []
         for block in self._blocks:
             if block.maxt <= mint or block.mint > maxt:
                 continue
@@ -139,15 +140,15 @@ class DBQuerier:
                 ids = block.postings(matchers)
                 if not len(ids):
                     continue
-                cols = block.samples(ids, mint, maxt)
+                parts = block.sample_parts(ids, mint, maxt)
             except CorruptionError as exc:
                 self.warnings.append(f"skipped corrupt block {block.ulid}: {exc}")
                 if self._on_corrupt is not None:
                     self._on_corrupt(block, exc)
                 continue
-            if len(cols):
-                present, _ = cols.series_bounds()
-                found.append(([block.labels(int(s)) for s in present.tolist()], cols))
+            if parts:
+                local = np.unique(np.concatenate([p[0] for p in parts]))
+                sources.append((parts, {int(s): block.labels(int(s)) for s in local.tolist()}))
         if self._head_overlaps:
             refs, labels = self._head_series(matchers)
             if len(refs):
@@ -156,22 +157,38 @@ class DBQuerier:
                 by_ref = dict(zip(refs.tolist(), (labels[i] for i in order.tolist())))
                 cols = self._tombstones.apply(self._snapshot.gather(refs, mint, maxt))
                 if len(cols):
-                    present, _ = cols.series_bounds()
-                    found.append(([by_ref[int(r)] for r in present.tolist()], cols))
-        if not found:
+                    present, starts = cols.series_bounds()
+                    part = (present, np.diff(starts), cols.timestamps, cols.values)
+                    sources.append(([part], {int(r): by_ref[int(r)] for r in present.tolist()}))
+        if not sources:
             return [], SampleColumns.empty()
-        distinct = sorted({ls for names, _ in found for ls in names})
+        distinct = sorted({ls for _, names in sources for ls in names.values()})
         rank = {ls: i for i, ls in enumerate(distinct)}
-        parts = []
-        for names, cols in found:
-            _, starts = cols.series_bounds()
-            ids = np.fromiter((rank[ls] for ls in names), dtype=np.int64, count=len(names))
-            parts.append((ids, np.diff(starts), cols.timestamps, cols.values))
-        merged = concat_time_ordered(parts)
+        merged_parts: list[Part] = []
+        for parts, names in sources:
+            local = np.fromiter(names, dtype=np.int64, count=len(names))
+            ranks = np.fromiter((rank[ls] for ls in names.values()), dtype=np.int64, count=len(names))
+            order = np.argsort(local)
+            local, ranks = local[order], ranks[order]
+            for ids, counts, ts, vs in parts:
+                merged_parts.append((ranks[np.searchsorted(local, ids)], counts, ts, vs))
+        merged = concat_time_ordered(merged_parts)
         r, t = merged.refs, merged.timestamps
-        if len(found) > 1 and not ((r[1:] != r[:-1]) | (t[1:] > t[:-1])).all():
+        if len(t) and (int(t.min()) < mint or int(t.max()) > maxt):
+            merged = merged.select((t >= mint) & (t <= maxt))
+            r, t = merged.refs, merged.timestamps
+        if len(sources) > 1 and not ((r[1:] != r[:-1]) | (t[1:] > t[:-1])).all():
             # Overlapping sources (blocks not compacted yet): the later source wins.
             merged = sort_dedup(r, t, merged.values)
+        if not len(merged):
+            return [], SampleColumns.empty()
+        counts = np.bincount(merged.refs, minlength=len(distinct))
+        if not counts.all():
+            # Series whose samples all fell outside [mint, maxt]: drop them, renumber.
+            keep = np.flatnonzero(counts)
+            renumber = np.cumsum(counts > 0) - 1
+            distinct = [distinct[i] for i in keep.tolist()]
+            merged = SampleColumns(renumber[merged.refs].astype(np.int64), merged.timestamps, merged.values)
         return distinct, merged
 
     def _clip(self, hints: SelectHints | None) -> tuple[int, int]:

@@ -80,6 +80,16 @@ def test_appends_read_back_through_every_stage(batches: list[tuple[int, list[int
             for ls, (ts, xs) in expect.items():
                 assert got[ls][0].tolist() == ts, stage
                 assert bits(got[ls][1]) == bits(np.array(xs)), stage
+            # A window inside the data: series with no sample in it are not returned.
+            lo, hi = T0 + (t - T0) // 3, T0 + 2 * (t - T0) // 3
+            part = read_all(d, lo, hi)
+            for ls, (ts, xs) in expect.items():
+                inside = [i for i, x in enumerate(ts) if lo <= x <= hi]
+                if not inside:
+                    assert ls not in part, stage
+                    continue
+                assert part[ls][0].tolist() == [ts[i] for i in inside], stage
+                assert bits(part[ls][1]) == bits(np.array([xs[i] for i in inside])), stage
 
         check(db, "head")
         db.close()

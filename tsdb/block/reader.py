@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..chunks.frame import decode_frame
-from ..columns import SampleColumns, concat_time_ordered, find_positions
+from ..columns import Part, SampleColumns, concat_time_ordered, find_positions
 from ..errors import CorruptionError
 from ..filenames import BLOCK_CHUNKS, BLOCK_INDEX, BLOCK_META, BLOCK_TOMBSTONES, TMP_SUFFIX
 from ..model import Labels, Matcher
@@ -99,8 +99,29 @@ class BlockReader:
 
     def samples(self, ids: I64, mint: int, maxt: int) -> SampleColumns:
         """Samples of series `ids` (sorted) in [mint, maxt], by (id, t), tombstones applied."""
+        cols = concat_time_ordered(self.sample_parts(ids, mint, maxt))
+        if len(cols):
+            m = (cols.timestamps >= mint) & (cols.timestamps <= maxt)
+            if not m.all():
+                cols = cols.select(m)
+        return cols
+
+    def sample_parts(self, ids: I64, mint: int, maxt: int) -> list[Part]:
+        """The samples of series `ids` (sorted) from the frames overlapping [mint, maxt], as
+        `concat_time_ordered` parts ``(ids, counts, timestamps, values)`` in time order, not
+        joined yet: a caller merging several sources joins everything once. Samples outside
+        [mint, maxt] may be included. With tombstones, one part, already applied."""
         if not len(ids) or maxt < self.mint or mint >= self.maxt:
-            return SampleColumns.empty()
+            return []
+        if len(self.tombstones):
+            cols = self._apply_tombstones(concat_time_ordered(self._frame_parts(ids, mint, maxt)))
+            if not len(cols):
+                return []
+            present, starts = cols.series_bounds()
+            return [(present, np.diff(starts), cols.timestamps, cols.values)]
+        return self._frame_parts(ids, mint, maxt)
+
+    def _frame_parts(self, ids: I64, mint: int, maxt: int) -> list[Part]:
         frames = self.index.frames
         rows = frames.rows
         where = os.path.join(self.path, BLOCK_CHUNKS)
@@ -114,7 +135,7 @@ class BlockReader:
             inside = at < len(ids)
             inside[inside] = ids[at[inside]] <= frames.series[last_pos[inside]]
             overlap = overlap[inside]
-        parts: list[tuple[I64, I64, I64, npt.NDArray[np.float64]]] = []
+        parts: list[Part] = []
         for i in overlap.tolist():
             s0 = int(rows["series_start"][i])
             frame_ids = frames.series[s0 : s0 + int(rows["series_count"][i])].astype(np.int64)
@@ -122,14 +143,9 @@ class BlockReader:
             if not len(found):
                 continue
             d = decode_frame(self._frame_bytes(i), where=f"{where} frame {i}", select=positions)
+            # Frames of one series never overlap in time and come in time order.
             parts.append((found, d.counts, d.timestamps, d.values))
-        # Frames of one series never overlap in time and come in time order.
-        cols = concat_time_ordered(parts)
-        if len(cols):
-            m = (cols.timestamps >= mint) & (cols.timestamps <= maxt)
-            if not m.all():
-                cols = cols.select(m)
-        return self._apply_tombstones(cols)
+        return parts
 
     def _apply_tombstones(self, cols: SampleColumns) -> SampleColumns:
         tomb = self.tombstones
