@@ -56,6 +56,8 @@ def _split_listen(addr: str) -> tuple[str, int]:
 
 
 async def _maintenance_loop(db: object) -> None:
+    from .malloc_tuning import trim as malloc_trim
+
     loop = asyncio.get_running_loop()
     since_maintenance = 0.0
     while True:
@@ -65,6 +67,7 @@ async def _maintenance_loop(db: object) -> None:
         if since_maintenance >= MAINTENANCE_INTERVAL_S:
             since_maintenance = 0.0
             await loop.run_in_executor(None, db.maintain)  # type: ignore[attr-defined]
+            await loop.run_in_executor(None, malloc_trim)
 
 
 def _db_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
