@@ -118,6 +118,13 @@ def _value_texts(values: npt.NDArray[np.float64]) -> pa.StringArray:
     text = pc.cast(pa.array(v), pa.string())
     if not len(v):
         return text
+    with np.errstate(invalid="ignore"):
+        # Whole numbers below 2**53 print as the integer in both (byte counters: Arrow would
+        # switch to an exponent from 1e11 or so).
+        whole = (np.abs(v) < 2.0**53) & (v == np.trunc(v)) & ~((v == 0) & np.signbit(v))
+    if whole.any():
+        ints = pc.cast(pa.array(np.where(whole, v, 0).astype(np.int64)), pa.string())
+        text = pc.if_else(pa.array(whole), ints, text)
     odd = ~np.isfinite(v) | pc.match_substring(text, "e").to_numpy(zero_copy_only=False)
     if odd.any():
         fixed = pa.array([format_value(x) for x in v[odd].tolist()], pa.string())
