@@ -19,16 +19,6 @@ if TYPE_CHECKING:
     from .head.head import Head
 
 
-def _split(cols: SampleColumns, label_of: list[Labels]) -> Iterator[tuple[Labels, SampleColumns]]:
-    """Per series: its labels (by position in `cols`' distinct refs) and its columns."""
-    refs, starts = cols.series_bounds()
-    for i in range(len(refs)):
-        a, b = int(starts[i]), int(starts[i + 1])
-        yield label_of[i], SampleColumns(
-            cols.refs[a:b], cols.timestamps[a:b], cols.values[a:b]
-        )
-
-
 class DBQuerier:
     """See `tsdb.api.Querier`. Reads a snapshot of the head taken at creation (later
     commits are not visible) and the blocks that overlapped the range at creation."""
@@ -69,53 +59,15 @@ class DBQuerier:
         hints: SelectHints | None = None,
         sort: bool = False,
     ) -> Iterator[SeriesData]:
-        mint, maxt = self._clip(hints)
-        pieces: dict[Labels, list[SampleColumns]] = {}
-        for block in self._blocks:
-            if block.maxt <= mint or block.mint > maxt:
-                continue
-            try:
-                ids = block.postings(matchers)
-                if not len(ids):
-                    continue
-                cols = block.samples(ids, mint, maxt)
-            except CorruptionError as exc:
-                # Answer from the rest; the database moves the block aside.
-                self.warnings.append(f"skipped corrupt block {block.ulid}: {exc}")
-                if self._on_corrupt is not None:
-                    self._on_corrupt(block, exc)
-                continue
-            if not len(cols):
-                continue
-            present, _ = cols.series_bounds()
-            labels = [block.labels(int(s)) for s in present]
-            for ls, part in _split(cols, labels):
-                pieces.setdefault(ls, []).append(part)
-        if self._head_overlaps:
-            refs, labels = self._head_series(matchers)
-            if len(refs):
-                order = np.argsort(refs, kind="stable")
-                refs = refs[order]
-                by_ref = dict(zip(refs.tolist(), (labels[i] for i in order.tolist())))
-                cols = self._tombstones.apply(self._snapshot.gather(refs, mint, maxt))
-                if len(cols):
-                    present, _ = cols.series_bounds()
-                    for ls, part in _split(cols, [by_ref[int(r)] for r in present]):
-                        pieces.setdefault(ls, []).append(part)
-        keys = sorted(pieces) if sort else list(pieces)
+        """See `Querier.select`; series always come in label order (from `select_columns`)."""
+        labels, cols = self.select_columns(matchers, hints)
+        _, starts = cols.series_bounds()
         limit = hints.limit if hints is not None else 0
-        for n, ls in enumerate(keys):
-            if limit and n >= limit:
+        for i, ls in enumerate(labels):
+            if limit and i >= limit:
                 return
-            parts = pieces[ls]
-            if len(parts) == 1:
-                ts, vs = parts[0].timestamps, parts[0].values
-            else:
-                ts = np.concatenate([p.timestamps for p in parts])
-                vs = np.concatenate([p.values for p in parts])
-                if not (np.diff(ts) > 0).all():
-                    merged = sort_dedup(np.zeros(len(ts), dtype=np.int64), ts, vs)
-                    ts, vs = merged.timestamps, merged.values
+            a, b = int(starts[i]), int(starts[i + 1])
+            ts, vs = cols.timestamps[a:b], cols.values[a:b]
             ts.flags.writeable = False
             vs.flags.writeable = False
             yield SeriesData(ls, ts, vs)
