@@ -219,3 +219,13 @@ def go_format_g(v: float) -> str:
         return go_format_f(v)
     mant = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
     return f"{'-' if neg else ''}{mant}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+
+
+def go_percent_f(value: float) -> str:
+    """Go's ``fmt.Sprintf("%f", value)`` (six decimals; ``NaN``, ``+Inf``, ``-Inf``), as
+    Prometheus writes numbers into some error messages."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return f"{value:f}"

@@ -59,6 +59,7 @@ from vigilops.query.ast import (
     VectorSelector,
 )
 from vigilops.query.functions import FUNCTIONS, ValueType
+from vigilops.query.gomath import go_percent_f
 from vigilops.query.goregexp import regexp_error
 from vigilops.tsdb.model import METRIC_NAME, Matcher, MatchType, go_quote
 
@@ -332,15 +333,6 @@ def _unescape(raw: str) -> bytes:
     return bytes(out)
 
 
-def _go_float_f(v: float) -> str:
-    """Go's ``%f``."""
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "+Inf" if v > 0 else "-Inf"
-    return f"{v:f}"
-
-
 def _go_round(x: float) -> int:
     """Go's ``math.Round``: halves away from zero."""
     return int(math.floor(x + 0.5)) if x >= 0 else -int(math.floor(-x + 0.5))
@@ -564,7 +556,7 @@ class _Builder(Transformer[Token, Expr]):
         else:
             ts = float(value)
             if math.isinf(ts) or math.isnan(ts) or ts >= 2.0**63 or ts <= -(2.0**63):
-                _fail(f"timestamp out of bounds for @ modifier: {_go_float_f(ts)}", expr.pos)
+                _fail(f"timestamp out of bounds for @ modifier: {go_percent_f(ts)}", expr.pos)
             at = _go_round(ts * 1000.0)
         where = "@ modifier must be preceded by an instant vector selector or range vector " \
                 "selector or a subquery"

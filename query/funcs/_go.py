@@ -64,15 +64,6 @@ def float_to_int64(values: Float64Array) -> Int64Array:
     return out
 
 
-def format_f(value: float) -> str:
-    """Go's ``fmt.Sprintf("%f", value)``."""
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return f"{value:f}"
-
-
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _HEX = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+")
 _INF = re.compile(r"[+-]?(?:inf|infinity)", re.IGNORECASE)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from vigilops.query.funcs._args import scalar_arg, windows_arg
-from vigilops.query.funcs._go import format_f, kahan_inc
+from vigilops.query.funcs._go import kahan_inc
+from vigilops.query.gomath import go_percent_f
 from vigilops.query.funcs._lanes import Lanes
 from vigilops.query.values import (
     ExecutionError,
@@ -82,10 +83,10 @@ def _check_factors(lanes: Lanes, sf: Float64Array, tf: Float64Array) -> None:
     first = bad[np.lexsort((lanes.cols[bad], lanes.rows[bad]))[0]]
     if bad_sf[first]:
         raise ExecutionError(
-            f"invalid smoothing factor. Expected: 0 < sf < 1, got: {format_f(float(sf[first]))}"
+            f"invalid smoothing factor. Expected: 0 < sf < 1, got: {go_percent_f(float(sf[first]))}"
         )
     raise ExecutionError(
-        f"invalid trend factor. Expected: 0 < tf < 1, got: {format_f(float(tf[first]))}"
+        f"invalid trend factor. Expected: 0 < tf < 1, got: {go_percent_f(float(tf[first]))}"
     )
 
 
