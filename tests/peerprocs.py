@@ -85,3 +85,41 @@ def vigilops_server(config: str, data_dir: str, port: int) -> list[str]:
         "--storage.tsdb.path", data_dir,
         "--web.listen-address", f"127.0.0.1:{port}",
     ]
+
+
+@contextmanager
+def prometheus_and_vigilops(
+    tmp: str, openmetrics: str, config: str = "global:\n  scrape_interval: 1h\nscrape_configs: []\n"
+) -> Iterator[tuple[str, str]]:
+    """The same OpenMetrics data in a real Prometheus (promtool blocks) and in a VigilOps
+    server (`vigilops tsdb import`), both with `config`; yields their base URLs once both
+    answer a non-empty ``/api/v1/labels``."""
+    from contextlib import ExitStack
+
+    data, config_path = os.path.join(tmp, "data.om"), os.path.join(tmp, "config.yml")
+    with open(data, "w") as f:
+        f.write(openmetrics)
+    with open(config_path, "w") as f:
+        f.write(config)
+    pdir, vdir = os.path.join(tmp, "prom"), os.path.join(tmp, "vigil")
+    subprocess.run([binary("promtool"), "tsdb", "create-blocks-from", "openmetrics", data, pdir],
+                   check=True, capture_output=True)
+    os.makedirs(os.path.join(pdir, "wal"), exist_ok=True)
+    subprocess.run([sys.executable, "-m", "vigilops.cli", "tsdb", "import", "openmetrics", data, vdir],
+                   check=True, capture_output=True)
+    pport, vport = free_port(), free_port()
+    with ExitStack() as stack:
+        prom = stack.enter_context(process([
+            binary("prometheus"), f"--config.file={config_path}", f"--storage.tsdb.path={pdir}",
+            f"--web.listen-address=127.0.0.1:{pport}", "--storage.tsdb.retention.time=100y",
+        ], os.path.join(tmp, "prom.log")))
+        ours = stack.enter_context(process([
+            sys.executable, "-m", "vigilops.cli", "server", "--config.file", config_path,
+            "--storage.tsdb.path", vdir, "--web.listen-address", f"127.0.0.1:{vport}",
+            "--storage.tsdb.retention.time", "100y",
+        ], os.path.join(tmp, "vigil.log")))
+        pbase, vbase = f"http://127.0.0.1:{pport}", f"http://127.0.0.1:{vport}"
+        for base, proc in ((pbase, prom), (vbase, ours)):
+            wait_for(lambda b=base: get_json(b + "/api/v1/labels").get("data") or None,  # type: ignore[misc]
+                     f"{base} serving the data", timeout=90, proc=proc)
+        yield pbase, vbase

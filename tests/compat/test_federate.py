@@ -9,13 +9,10 @@ from __future__ import annotations
 import json
 import math
 import socket
-import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +22,7 @@ import numpy as np
 import pytest
 from aiohttp import web
 
-from peerprocs import binary, free_port, get, process, wait_for
+from peerprocs import binary, free_port, get, process, prometheus_and_vigilops, wait_for
 
 from vigilops.compat import federate
 from vigilops.http_api import MANAGER_KEY
@@ -184,29 +181,7 @@ def _recent_openmetrics(now_s: int) -> str:
 @pytest.fixture(scope="module")
 def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
     tmp = tmp_path_factory.mktemp("federate")
-    data = tmp / "recent.om"
-    data.write_text(_recent_openmetrics(int(time.time())))
-    config = tmp / "prom.yml"
-    config.write_text(CONFIG)
-    pdir, vdir = tmp / "prom", tmp / "vigil"
-    subprocess.run([binary("promtool"), "tsdb", "create-blocks-from", "openmetrics", str(data), str(pdir)],
-                   check=True, capture_output=True)
-    subprocess.run([sys.executable, "-m", "vigilops.cli", "tsdb", "import", "openmetrics", str(data), str(vdir)],
-                   check=True, capture_output=True)
-    pport, vport = free_port(), free_port()
-    with ExitStack() as stack:
-        prom = stack.enter_context(process([
-            binary("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={pdir}",
-            f"--web.listen-address=127.0.0.1:{pport}", "--storage.tsdb.retention.time=100y",
-        ], str(tmp / "prom.log")))
-        ours = stack.enter_context(process([
-            sys.executable, "-m", "vigilops.cli", "server", "--config.file", str(config),
-            "--storage.tsdb.path", str(vdir), "--web.listen-address", f"127.0.0.1:{vport}",
-            "--storage.tsdb.retention.time", "100y",
-        ], str(tmp / "vigil.log")))
-        pbase, vbase = f"http://127.0.0.1:{pport}", f"http://127.0.0.1:{vport}"
-        for base, proc in ((pbase, prom), (vbase, ours)):
-            wait_for(lambda b=base: get(b + "/-/ready"), f"{base} ready", proc=proc)
+    with prometheus_and_vigilops(str(tmp), _recent_openmetrics(int(time.time())), CONFIG) as (pbase, vbase):
         yield pbase, vbase, tmp
 
 

@@ -5,20 +5,16 @@ and the label, label-values and series endpoints must answer the same JSON."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from peerprocs import binary, free_port, process
+from peerprocs import prometheus_and_vigilops
 
 from vigilops.query.api.params import MAX_TIME_FORMATTED, MIN_TIME_FORMATTED
 from vigilops.query.api.promjson import format_timestamp, format_value
@@ -52,49 +48,10 @@ def _openmetrics() -> str:
     return "\n".join(lines) + "\n"
 
 
-def _wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"{proc.args!r} exited: {log.read_text(errors='replace')[-2000:]}")
-        try:
-            with urllib.request.urlopen(base + "/api/v1/labels", timeout=5) as resp:
-                if resp.status == 200 and json.loads(resp.read())["data"]:
-                    return
-        except (OSError, urllib.error.URLError, ValueError, KeyError):
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"{base} not ready: {log.read_text(errors='replace')[-2000:]}")
-
-
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    tmp = tmp_path_factory.mktemp("peer")
-    data = tmp / "data.om"
-    data.write_text(_openmetrics())
-    config = tmp / "empty.yml"
-    config.write_text("global:\n  scrape_interval: 1h\nscrape_configs: []\n")
-    pdir, vdir = tmp / "prom", tmp / "vigil"
-    subprocess.run([binary("promtool"), "tsdb", "create-blocks-from", "openmetrics", str(data), str(pdir)],
-                   check=True, capture_output=True)
-    (pdir / "wal").mkdir(exist_ok=True)
-    subprocess.run([sys.executable, "-m", "vigilops.cli", "tsdb", "import", "openmetrics", str(data), str(vdir)],
-                   check=True, capture_output=True)
-    pport, vport = free_port(), free_port()
-    with ExitStack() as stack:
-        prom = stack.enter_context(process([
-            binary("prometheus"), f"--config.file={config}", f"--storage.tsdb.path={pdir}",
-            f"--web.listen-address=127.0.0.1:{pport}", "--storage.tsdb.retention.time=100y",
-        ], str(tmp / "prom.log")))
-        ours = stack.enter_context(process([
-            sys.executable, "-m", "vigilops.cli", "server", "--config.file", str(config),
-            "--storage.tsdb.path", str(vdir), "--web.listen-address", f"127.0.0.1:{vport}",
-            "--storage.tsdb.retention.time", "100y",
-        ], str(tmp / "vigil.log")))
-        pbase, vbase = f"http://127.0.0.1:{pport}", f"http://127.0.0.1:{vport}"
-        _wait_ready(pbase, prom, tmp / "prom.log")
-        _wait_ready(vbase, ours, tmp / "vigil.log")
-        yield pbase, vbase
+    with prometheus_and_vigilops(str(tmp_path_factory.mktemp("peer")), _openmetrics()) as bases:
+        yield bases
 
 
 def _call(base: str, path: str, params: list[tuple[str, str]], post: bool = False) -> tuple[int, Any]:
