@@ -133,9 +133,14 @@ def _value_texts(values: npt.NDArray[np.float64]) -> pa.StringArray:
 
 
 def _timestamp_texts(ts: npt.NDArray[np.int64]) -> pa.StringArray:
-    """`format_timestamp` of every element (few distinct ones: a query's steps)."""
-    distinct, index = np.unique(np.asarray(ts, dtype=np.int64), return_inverse=True)
-    texts = pa.array([format_timestamp(t) for t in distinct.tolist()], pa.string())
+    """`format_timestamp` of every element (whole seconds directly, else through the few
+    distinct ones: a query's steps)."""
+    t = np.asarray(ts, dtype=np.int64)
+    if not (t % 1000).any():  # whole seconds (any step of whole seconds): plain integers
+        out: pa.StringArray = pc.cast(pa.array(t // 1000), pa.string())
+        return out
+    distinct, index = np.unique(t, return_inverse=True)
+    texts = pa.array([format_timestamp(x) for x in distinct.tolist()], pa.string())
     return texts.take(pa.array(index.ravel()))
 
 

@@ -85,6 +85,8 @@ def test_bulk_timestamp_formatting_matches_format_timestamp() -> None:
     ts = np.array([0, 1, 10, 999, 1000, 1500, 1010, -1, -1500, -2000, T0, T0 + 123,
                    2**62, -(2**62) - 7], dtype=np.int64)
     assert format_timestamps(ts) == [format_timestamp(int(t)) for t in ts]
+    whole = np.array([0, 1000, -1000, -60000, T0 - T0 % 1000, 2**62 - 2**62 % 1000], dtype=np.int64)
+    assert format_timestamps(whole) == [format_timestamp(int(t)) for t in whole]
 
 
 def test_encode_result_shapes() -> None:
