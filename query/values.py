@@ -315,10 +315,21 @@ def windows_from_flat(
     base = min(int(ts.min()), int(eval_ts.min()) - range_ms)
     span = max(int(ts.max()), int(eval_ts.max())) - base + 1
     keys = owner * span + (ts - base)
-    row = (np.arange(n, dtype=np.int64) * span)[:, None]
-    lo = np.searchsorted(keys, row + (eval_ts - range_ms - base)[None, :], side="left")
-    hi = np.searchsorted(keys, row + (eval_ts - base)[None, :], side="right")
-    return Windows(
-        list(labels), ts, vs, starts, ends,
-        lo.astype(np.int64), hi.astype(np.int64), eval_ts, range_ms,
-    )
+    lo = np.empty((n, steps), dtype=np.int64)
+    hi = np.empty((n, steps), dtype=np.int64)
+    left = (eval_ts - range_ms - base)[None, :]
+    right = (eval_ts - base)[None, :]
+    # In slices of series whose keys fit in the CPU cache (a search over one huge array
+    # misses the cache at every step); a few Python iterations, not one per series.
+    per_slice = max(1, _SEARCH_SLICE_SAMPLES // max(1, len(ts) // n))
+    for a in range(0, n, per_slice):
+        b = min(n, a + per_slice)
+        k0, k1 = int(starts[a]), int(ends[b - 1])
+        row = (np.arange(a, b, dtype=np.int64) * span)[:, None]
+        lo[a:b] = np.searchsorted(keys[k0:k1], row + left, side="left") + k0
+        hi[a:b] = np.searchsorted(keys[k0:k1], row + right, side="right") + k0
+    return Windows(list(labels), ts, vs, starts, ends, lo, hi, eval_ts, range_ms)
+
+
+#: Samples searched at once by `windows_from_flat` (keys of about 2 MiB).
+_SEARCH_SLICE_SAMPLES = 1 << 18

@@ -132,3 +132,20 @@ def any_in_range(sorted_ids: I64, lo: int, hi: int) -> bool:
     """True if some element of `sorted_ids` lies in [lo, hi]."""
     i = int(np.searchsorted(sorted_ids, lo))
     return i < len(sorted_ids) and int(sorted_ids[i]) <= hi
+
+
+def clip_part(part: Part, mint: int, maxt: int) -> Part | None:
+    """`part` without its samples outside [mint, maxt] (None if none is left). Only parts
+    that straddle a boundary are copied: a query's first and last frames, not the rest."""
+    ids, counts, ts, vs = part
+    if not len(ts):
+        return None
+    if int(ts.min()) >= mint and int(ts.max()) <= maxt:
+        return part
+    inside = (ts >= mint) & (ts <= maxt)
+    if not inside.any():
+        return None
+    owner = np.repeat(np.arange(len(ids), dtype=np.int64), counts)
+    kept = np.bincount(owner[inside], minlength=len(ids)).astype(np.int64)
+    has = kept > 0
+    return ids[has], kept[has], ts[inside], vs[inside]

@@ -10,7 +10,7 @@ import numpy as np
 
 from .api import SelectHints, SeriesData
 from .block.reader import BlockReader
-from .columns import Part, SampleColumns, concat_time_ordered, sort_dedup
+from .columns import Part, SampleColumns, clip_part, concat_time_ordered, sort_dedup
 from .errors import CorruptionError
 from .model import MIN_TIME, Labels, Matcher
 from .postings import Postings, postings_for_matchers
@@ -122,13 +122,13 @@ class DBQuerier:
             ranks = np.fromiter((rank[ls] for ls in names.values()), dtype=np.int64, count=len(names))
             order = np.argsort(local)
             local, ranks = local[order], ranks[order]
-            for ids, counts, ts, vs in parts:
-                merged_parts.append((ranks[np.searchsorted(local, ids)], counts, ts, vs))
+            for part in parts:
+                clipped = clip_part(part, mint, maxt)
+                if clipped is not None:
+                    ids, counts, ts, vs = clipped
+                    merged_parts.append((ranks[np.searchsorted(local, ids)], counts, ts, vs))
         merged = concat_time_ordered(merged_parts)
         r, t = merged.refs, merged.timestamps
-        if len(t) and (int(t.min()) < mint or int(t.max()) > maxt):
-            merged = merged.select((t >= mint) & (t <= maxt))
-            r, t = merged.refs, merged.timestamps
         if len(sources) > 1 and not ((r[1:] != r[:-1]) | (t[1:] > t[:-1])).all():
             # Overlapping sources (blocks not compacted yet): the later source wins.
             merged = sort_dedup(r, t, merged.values)
