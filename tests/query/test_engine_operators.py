@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from tests.query.enginedata import load
 from vigilops.query.engine import Engine
 from vigilops.query.gomath import go_atan2, go_format_f, go_format_g
 from vigilops.query.values import (
@@ -22,30 +23,11 @@ from vigilops.query.values import (
     Value,
 )
 from vigilops.tsdb.db import DB
-from vigilops.tsdb.model import Labels, parse_selector
 
 S = 1000
 M = 60 * S
 T0 = 1111 * 900_000
 T = T0 + 10 * M  # instant queries are evaluated here
-
-
-def series(text: str) -> Labels:
-    name, _, rest = text.partition("{")
-    pairs = {m.name: m.value for m in parse_selector("{" + rest)} if rest else {}
-    return Labels({"__name__": name, **pairs})
-
-
-def load(db: DB, data: dict[str, list[tuple[int, float]]]) -> None:
-    by_t: dict[int, list[tuple[Labels, float]]] = {}
-    for text, points in data.items():
-        for t, v in points:
-            by_t.setdefault(t, []).append((series(text), v))
-    for t in sorted(by_t):
-        app = db.appender()
-        refs = app.refs([ls for ls, _ in by_t[t]])
-        app.append(refs, t, np.array([v for _, v in by_t[t]], dtype=np.float64))
-        app.commit()
 
 
 def const(v: float, first: int = 0, last: int = 20) -> list[tuple[int, float]]:

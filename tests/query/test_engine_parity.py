@@ -13,35 +13,17 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from tests.query.enginedata import load
 from vigilops.query.engine import Engine
 from vigilops.query.evaluator import step_invariant
 from vigilops.query.gomath import go_pow
 from vigilops.query.parser import parse
 from vigilops.query.values import InstantVector, Matrix, ScalarResult
 from vigilops.tsdb.db import DB
-from vigilops.tsdb.model import Labels, parse_selector
 
 S = 1000
 M = 60 * S
 T0 = 1111 * 900_000
-
-
-def series(text: str) -> Labels:
-    name, _, rest = text.partition("{")
-    pairs = {m.name: m.value for m in parse_selector("{" + rest)} if rest else {}
-    return Labels({"__name__": name, **pairs})
-
-
-def load(db: DB, data: dict[str, list[tuple[int, float]]]) -> None:
-    by_t: dict[int, list[tuple[Labels, float]]] = {}
-    for text, points in data.items():
-        for t, v in points:
-            by_t.setdefault(t, []).append((series(text), v))
-    for t in sorted(by_t):
-        app = db.appender()
-        refs = app.refs([ls for ls, _ in by_t[t]])
-        app.append(refs, t, np.array([v for _, v in by_t[t]], dtype=np.float64))
-        app.commit()
 
 
 def minutes(values: list[float], shift_ms: int = 0) -> list[tuple[int, float]]:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from tests.query.enginedata import load
 from vigilops.query.engine import Engine, EngineOptions
 from vigilops.query.values import (
     BadQueryError,
@@ -27,7 +28,7 @@ from vigilops.query.values import (
     drop_metric_name,
 )
 from vigilops.tsdb.db import DB
-from vigilops.tsdb.model import STALE_NAN, Labels, parse_selector
+from vigilops.tsdb.model import STALE_NAN, Labels
 
 S = 1000  # one second in ms
 M = 60 * S
@@ -88,26 +89,6 @@ STUBS = {
 
 
 # ---- data ------------------------------------------------------------------------------------
-def series(text: str) -> Labels:
-    """``'foo{a="1"}'`` → its label set."""
-    name, _, rest = text.partition("{")
-    pairs = {m.name: m.value for m in parse_selector("{" + rest)} if rest else {}
-    return Labels({"__name__": name, **pairs})
-
-
-def load(db: DB, data: dict[str, list[tuple[int, float]]]) -> None:
-    """Append ``{series: [(t_ms, value), …]}``, one commit per timestamp."""
-    by_t: dict[int, list[tuple[Labels, float]]] = {}
-    for text, points in data.items():
-        for t, v in points:
-            by_t.setdefault(t, []).append((series(text), v))
-    for t in sorted(by_t):
-        app = db.appender()
-        refs = app.refs([ls for ls, _ in by_t[t]])
-        app.append(refs, t, np.array([v for _, v in by_t[t]], dtype=np.float64))
-        app.commit()
-
-
 def every(step_ms: int, values: list[float | None], start: int = T0) -> list[tuple[int, float]]:
     """Points at ``start + i * step_ms``; None leaves a gap."""
     return [(start + i * step_ms, v) for i, v in enumerate(values) if v is not None]
