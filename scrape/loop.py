@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("vigilops.scrape")
 
 I64 = npt.NDArray[np.int64]
+#: A scrape's samples waiting for the report series: refs, per-sample timestamps (None: the
+#: scrape time for all) and values.
+Staged = tuple[I64, I64 | None, npt.NDArray[np.float64]]
 
 #: Scrape timestamps within this distance of the schedule are snapped to it, so that
 #: timestamps are exactly one interval apart and compress to nothing (Prometheus does the
@@ -179,12 +182,13 @@ class ScrapeLoop:
         t0 = time.perf_counter()
         total = added = series_added = 0
         error = ""
+        staged: Staged | None = None
         app = self.storage.appender()
         try:
             body, content_type = await fetch(
                 self.session, self.target.url, self.target.timeout_ms, self.cfg.body_size_limit
             )
-            total, added, series_added = self._append(app, body, content_type, scrape_ms)
+            total, added, series_added, staged = self._append(app, body, content_type, scrape_ms)
         except (ScrapeError, ScrapeParseError) as exc:
             error = str(exc)
         if error:
@@ -195,7 +199,7 @@ class ScrapeLoop:
             self._prev_tracked = None
             self.metrics.scrape_failures.labels(self.cfg.job_name).inc()
         duration = time.perf_counter() - t0
-        self._report(app, scrape_ms, duration, error, total, added, series_added)
+        self._report(app, scrape_ms, duration, error, total, added, series_added, staged)
         result = app.commit()
         if result.rejected.get(RejectReason.UNKNOWN_SERIES):
             # The storage forgot some series (head garbage collection): rebuild refs.
@@ -247,8 +251,12 @@ class ScrapeLoop:
                     f"limit: {cfg.label_value_length_limit})"
                 )
 
-    def _append(self, app: Appender, body: bytes, content_type: str, scrape_ms: int) -> tuple[int, int, int]:
-        """Parse and stage a scrape; return (scraped, post-relabel, series added)."""
+    def _append(
+        self, app: Appender, body: bytes, content_type: str, scrape_ms: int
+    ) -> tuple[int, int, int, Staged]:
+        """Parse a scrape and stage its staleness markers; return (scraped, post-relabel,
+        series added) and the samples, which `_report` appends with the report series in
+        one batch."""
         parsed = parse_scrape(body, content_type, known_keys=self.cache.known())
         self.status.metadata = parsed.metadata
         total = len(parsed.keys)
@@ -264,23 +272,23 @@ class ScrapeLoop:
             refs, values = refs[keep], values[keep]
             if timestamps is not None:
                 timestamps = timestamps[keep]
+        staged: Staged
         if timestamps is None:
-            app.append(refs, scrape_ms, values)
+            staged = (refs, None, values)
             tracked = refs
         else:
             explicit = timestamps != MISSING_TIMESTAMP
-            t = np.where(explicit, timestamps, scrape_ms)
-            app.append(refs, t, values)
+            staged = (refs, np.where(explicit, timestamps, scrape_ms), values)
             tracked = refs[~explicit]
         if self._prev_tracked is not None and np.array_equal(tracked, self._prev_tracked):
             # The usual case: the same series in the same order as last time, nothing went
             # stale, and the sort-based set difference can be skipped.
-            return total, n_kept, series_added
+            return total, n_kept, series_added, staged
         current = np.unique(tracked)
         self._append_stale(app, np.setdiff1d(self._prev_refs, current, assume_unique=True), scrape_ms)
         self._prev_refs = current
         self._prev_tracked = tracked.copy()
-        return total, n_kept, series_added
+        return total, n_kept, series_added, staged
 
     def _append_stale(self, app: Appender, refs: I64, t_ms: int) -> None:
         if len(refs):
@@ -295,13 +303,27 @@ class ScrapeLoop:
         total: int,
         added: int,
         series_added: int,
+        staged: Staged | None = None,
     ) -> None:
         if self._report_refs is None:
             self._report_refs = app.refs([report_labels(n, self.target.labels) for n in REPORT_NAMES])
+        rrefs = self._report_refs
         values = np.array(
             [0.0 if error else 1.0, duration_s, total, added, series_added], dtype=np.float64
         )
-        app.append(self._report_refs, scrape_ms, values)
+        if staged is None:
+            app.append(rrefs, scrape_ms, values)
+            return
+        # One batch (one validation, one WAL record): the report first, so that a scraped
+        # sample of the same series and timestamp (a target exposing `up` under
+        # honor_labels) still wins, as when the report was appended after the samples.
+        refs, t, scraped = staged
+        all_refs = np.concatenate([rrefs, refs])
+        all_values = np.concatenate([values, scraped])
+        if t is None:
+            app.append(all_refs, scrape_ms, all_values)
+        else:
+            app.append(all_refs, np.concatenate([np.full(len(rrefs), scrape_ms), t]), all_values)
 
     def _count_rejections(self, result: AppendResult) -> None:
         m = self.metrics
