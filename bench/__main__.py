@@ -273,6 +273,21 @@ def cmd_read(args: argparse.Namespace, workdir: str) -> D:
     return res
 
 
+def merge_section(args: argparse.Namespace, res: D, key: str) -> None:
+    """Put `res[key]` into the results of the last `all` (keeping its other figures) and
+    redraw the Markdown from them."""
+    merged: D = {}
+    if os.path.exists(args.results):
+        with open(args.results) as f:
+            merged = json.load(f)
+    merged.setdefault("run", res["run"])
+    merged[key] = res[key]
+    write_json(args.results, merged)
+    md = args.md or BENCHMARKS_MD
+    update_markdown(merged, md, MD_HEADER)
+    print(f"updated {args.results} and {md}")
+
+
 def cmd_scrape(args: argparse.Namespace, workdir: str) -> D:
     systems = parse_systems(args.systems)
     backfill = None
@@ -286,17 +301,7 @@ def cmd_scrape(args: argparse.Namespace, workdir: str) -> D:
     if args.no_md:
         pass
     elif args.md or is_reference_scrape(args, systems):
-        # The other figures come from the last `all`: keep them, replace the scrape section.
-        merged: D = {}
-        if os.path.exists(args.results):
-            with open(args.results) as f:
-                merged = json.load(f)
-        merged.setdefault("run", res["run"])
-        merged["scrape"] = res["scrape"]
-        write_json(args.results, merged)
-        md = args.md or BENCHMARKS_MD
-        update_markdown(merged, md, MD_HEADER)
-        print(f"updated {args.results} and {md}")
+        merge_section(args, res, "scrape")
     else:
         print("not the reference shape (200 targets at 1 s, 60 s + 180 s, all systems): BENCHMARKS.md left "
               "alone; pass --md PATH to write the figures anyway")
@@ -314,16 +319,7 @@ def cmd_query(args: argparse.Namespace, workdir: str) -> D:
     if "error" not in res["query"]:
         print("\n" + query_detail(res))
         if not args.no_md and (args.md or is_reference(ds)):
-            merged: D = {}
-            if os.path.exists(args.results):
-                with open(args.results) as f:
-                    merged = json.load(f)
-            merged.setdefault("run", res["run"])
-            merged["query"] = res["query"]
-            write_json(args.results, merged)
-            md = args.md or BENCHMARKS_MD
-            update_markdown(merged, md, MD_HEADER)
-            print(f"updated {args.results} and {md}")
+            merge_section(args, res, "query")
     return res
 
 
