@@ -27,6 +27,7 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 
+from vigilops.query.window_kernels import window_bounds
 from vigilops.tsdb.model import METRIC_NAME, Labels, stale_mask
 
 Int64Array: TypeAlias = npt.NDArray[np.int64]
@@ -295,41 +296,18 @@ def windows_from_flat(
     """`Windows` over series laid out back to back: series ``i`` is the next ``lengths[i]``
     samples of `ts`/`vs` (timestamps sorted within each). Staleness markers are dropped, as
     Prometheus drops them from range selections, and so are samples where `keep` is False.
-    One `searchsorted` over all series and steps; no per-series arrays."""
-    n, steps = len(labels), len(eval_ts)
+    The bounds come from one compiled pass over each series (`window_bounds`)."""
+    n = len(labels)
     eval_ts = np.asarray(eval_ts, dtype=np.int64)
     drop = stale_mask(vs)
     if keep is not None:
         drop |= ~keep
-    owner = np.repeat(np.arange(n, dtype=np.int64), lengths)
     if drop.any():
         kept = ~drop
-        ts, vs, owner = ts[kept], vs[kept], owner[kept]
-        lengths = np.bincount(owner, minlength=n).astype(np.int64)
+        owner = np.repeat(np.arange(n, dtype=np.int64), lengths)
+        ts, vs = ts[kept], vs[kept]
+        lengths = np.bincount(owner[kept], minlength=n).astype(np.int64)
     ends = np.cumsum(lengths, dtype=np.int64)
     starts = ends - lengths
-    if n == 0 or len(ts) == 0 or steps == 0:
-        lo = np.broadcast_to(starts[:, None], (n, steps)).copy()
-        return Windows(list(labels), ts, vs, starts, ends, lo, lo.copy(), eval_ts, range_ms)
-    # Series i owns the key interval [i * span, (i + 1) * span): one sorted key array for all.
-    base = min(int(ts.min()), int(eval_ts.min()) - range_ms)
-    span = max(int(ts.max()), int(eval_ts.max())) - base + 1
-    keys = owner * span + (ts - base)
-    lo = np.empty((n, steps), dtype=np.int64)
-    hi = np.empty((n, steps), dtype=np.int64)
-    left = (eval_ts - range_ms - base)[None, :]
-    right = (eval_ts - base)[None, :]
-    # In slices of series whose keys fit in the CPU cache (a search over one huge array
-    # misses the cache at every step); a few Python iterations, not one per series.
-    per_slice = max(1, _SEARCH_SLICE_SAMPLES // max(1, len(ts) // n))
-    for a in range(0, n, per_slice):
-        b = min(n, a + per_slice)
-        k0, k1 = int(starts[a]), int(ends[b - 1])
-        row = (np.arange(a, b, dtype=np.int64) * span)[:, None]
-        lo[a:b] = np.searchsorted(keys[k0:k1], row + left, side="left") + k0
-        hi[a:b] = np.searchsorted(keys[k0:k1], row + right, side="right") + k0
+    lo, hi = window_bounds(ts, starts, ends, eval_ts, range_ms)
     return Windows(list(labels), ts, vs, starts, ends, lo, hi, eval_ts, range_ms)
-
-
-#: Samples searched at once by `windows_from_flat` (keys of about 2 MiB).
-_SEARCH_SLICE_SAMPLES = 1 << 18

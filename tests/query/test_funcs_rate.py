@@ -222,10 +222,7 @@ def test_vectorized_rates_match_the_reference(case: tuple[list[list[Sample]], li
                     assert same(want, float(out.values[i, j])), (name, i, t, want, out.values[i, j])
 
 
-def test_many_resets_in_chunks_match_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
-    from vigilops.query.funcs import rate as rate_module
-
-    monkeypatch.setattr(rate_module, "GATHER_BUDGET", 8)
+def test_many_resets_match_the_reference() -> None:
     # A sawtooth: a reset every third sample, windows with 0 to ~20 resets.
     samples = [(i * 5_000, float(i % 3) * 1.1 + (i % 7) * 0.01) for i in range(120)]
     times = list(range(0, 600_000, 17_000))
