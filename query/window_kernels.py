@@ -2,10 +2,8 @@
 
 Whole-array numpy work costs one pass over memory per operation; finding every window's
 samples and extrapolating a rate took some thirty such passes over the (series x steps)
-grid. These loops do each in one pass, compiled by numba (no Python objects inside, so they
-release the GIL). Each loop is written as plain typed Python and compiled on first use;
-numba caches the machine code next to this file, so a restart loads it in milliseconds
-(`warm_up` does so ahead of the first query).
+grid. These loops do each in one pass, compiled by numba (`vigilops.tsdb.compiled`);
+`warm_up` compiles them, or loads them from numba's cache, ahead of the first query.
 
 The arithmetic is Prometheus 2.42's, in the same order and in IEEE double precision (no
 fast-math), so results are bit-identical to the reference numpy implementations the tests
@@ -14,22 +12,14 @@ compare them with.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-import numba
 import numpy as np
 import numpy.typing as npt
+
+from vigilops.tsdb.compiled import compile_loop
 
 Int64Array = npt.NDArray[np.int64]
 Float64Array = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
-
-
-def _compile(loop: Callable[..., None]) -> Any:
-    """`loop` compiled to machine code: cached on disk, GIL released, and division by
-    zero giving inf/NaN as in numpy (numba's default raises, Python-style)."""
-    return numba.njit(cache=True, nogil=True, error_model="numpy")(loop)
 
 
 def _window_bounds_loop(
@@ -63,7 +53,7 @@ def _window_bounds_loop(
             hi[s, j] = b
 
 
-_window_bounds = _compile(_window_bounds_loop)
+_window_bounds = compile_loop(_window_bounds_loop)
 
 
 def window_bounds(
@@ -113,9 +103,19 @@ def _extrapolated_rate_loop(
                 n_drops += 1
     drops = drops[:n_drops]
     for s in range(lo.shape[0]):
+        # d: the first drop after the window's first sample; searched for at the series'
+        # first window (and wherever the grid goes back), then advanced.
+        d = 0
+        previous = -1
         for j in range(lo.shape[1]):
             a = lo[s, j]
             b = hi[s, j]
+            if n_drops:
+                if a < previous or previous < 0:
+                    d = np.searchsorted(drops, a + 1)
+                previous = a
+                while d < n_drops and drops[d] <= a:
+                    d += 1
             count = b - a
             if count < 2:
                 present[s, j] = False
@@ -124,11 +124,10 @@ def _extrapolated_rate_loop(
             present[s, j] = True
             first_v = vs[a]
             result = vs[b - 1] - first_v
-            if n_drops:
-                d = np.searchsorted(drops, a + 1)
-                while d < n_drops and drops[d] < b:
-                    result += vs[drops[d] - 1]
-                    d += 1
+            k = d
+            while k < n_drops and drops[k] < b:
+                result += vs[drops[k] - 1]
+                k += 1
             first_t = ts[a]
             last_t = ts[b - 1]
             range_end = eval_ts[j]
@@ -149,7 +148,7 @@ def _extrapolated_rate_loop(
             out[s, j] = result * factor
 
 
-_extrapolated_rate = _compile(_extrapolated_rate_loop)
+_extrapolated_rate = compile_loop(_extrapolated_rate_loop)
 
 
 def extrapolated_rate_grid(

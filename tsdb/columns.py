@@ -12,7 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from .compiled import compile_loop
+
 I64 = npt.NDArray[np.int64]
+U64 = npt.NDArray[np.uint64]
 F64 = npt.NDArray[np.float64]
 #: Samples of several series from one source: (ids, samples per id, timestamps, values).
 Part = tuple[I64, I64, I64, F64]
@@ -112,10 +115,28 @@ def concat_time_ordered(parts: list[Part]) -> SampleColumns:
     run_start = np.zeros(len(run_len), dtype=np.int64)
     np.cumsum(run_len[:-1], out=run_start[1:])
     order = np.argsort(run_ids, kind="stable")
-    idx = ranges(run_start[order], run_len[order])
-    ts = np.concatenate([p[2] for p in parts])[idx]
-    vals = np.concatenate([p[3] for p in parts])[idx]
-    return SampleColumns(np.repeat(run_ids[order], run_len[order]), ts, vals)
+    starts, lengths = run_start[order], run_len[order]
+    src_ts = np.concatenate([p[2] for p in parts])
+    src_vs = np.concatenate([p[3] for p in parts])
+    ts = np.empty_like(src_ts)
+    vals = np.empty_like(src_vs)
+    _copy_runs(src_ts, src_vs.view(np.uint64), starts, lengths, ts, vals.view(np.uint64))
+    return SampleColumns(np.repeat(run_ids[order], lengths), ts, vals)
+
+
+def _copy_runs_loop(src_ts: I64, src_vs: U64, starts: I64, lengths: I64, ts: I64, vs: U64) -> None:
+    p = 0
+    for r in range(len(starts)):
+        a = starts[r]
+        for k in range(lengths[r]):
+            ts[p + k] = src_ts[a + k]
+            vs[p + k] = src_vs[a + k]
+        p += lengths[r]
+
+
+#: Copies the runs ``src[starts[r] : starts[r] + lengths[r]]`` one after the other (values
+#: as their bits): one pass, where an index array plus a gather took three.
+_copy_runs = compile_loop(_copy_runs_loop)
 
 
 def find_positions(frame_ids: I64, wanted: I64) -> tuple[I64, I64]:

@@ -2,8 +2,10 @@
 
 A frame holds, for S series in a fixed order known to the caller, each series' samples
 (``counts[s]`` of them) as one concatenated timestamp column and one value column. The
-head seals recent samples into frames; blocks store their data as frames. Every step is a
-whole-array numpy operation: there is no Python loop over samples or series.
+head seals recent samples into frames; blocks store their data as frames. Encoding is
+whole-array numpy work; decoding reads the small per-series columns with numpy and
+integrates the long ones in one compiled pass (`vigilops.tsdb.chunks.frame_integrate`).
+There is no Python loop over samples or series.
 
 Encoding (see ``tsdb/docs/format/frame.md`` for the bytes):
 
@@ -35,8 +37,8 @@ import numpy as np
 import numpy.typing as npt
 import zstandard
 
-from ..columns import ranges
 from ..errors import CorruptionError
+from .frame_integrate import integrate
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
@@ -145,27 +147,6 @@ def _unzigzag_(u: U64) -> I64:
     return x
 
 
-def _segmented_cumsum_(x: I64, starts: I64) -> None:
-    """Replace `x` in place by its running sum, restarting at every index in `starts`.
-
-    `starts` begins with 0 and is strictly increasing. Each segment's first element is
-    corrected by the previous segment's total, so that one plain cumulative sum does the
-    work; int64 arithmetic wraps, so the correction is exact for any input.
-    """
-    if len(starts) > 1:
-        totals = np.add.reduceat(x, starts)
-        x[starts[1:]] -= totals[:-1]
-    np.cumsum(x, out=x)
-
-
-def _segmented_xor_accumulate_(x: U64, starts: I64) -> None:
-    """Like `_segmented_cumsum_`, with XOR instead of addition."""
-    if len(starts) > 1:
-        totals = np.bitwise_xor.reduceat(x, starts)
-        x[starts[1:]] ^= totals[:-1]
-    np.bitwise_xor.accumulate(x, out=x)
-
-
 def _offsets(counts: I64) -> I64:
     out = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=out[1:])
@@ -176,8 +157,8 @@ class _Layout:
     """Where each series starts in the concatenated columns.
 
     Elements that are not the first of their series ("the rest") are stored in their own
-    columns; `take_rest` and `put_rest` move them between full-length and rest-length
-    arrays, as a reshape when every series has the same number of samples.
+    columns; `take_rest` moves them from full-length to rest-length arrays, as a reshape
+    when every series has the same number of samples.
     """
 
     __slots__ = ("counts", "starts", "n", "s", "_uniform", "_rest")
@@ -201,13 +182,6 @@ class _Layout:
             c = self.n // self.s
             return x.reshape(self.s, c)[:, 1:].reshape(self.s * (c - 1))
         return x[self._rest_mask()]
-
-    def put_rest(self, dst: U64, src: U64) -> None:
-        if self._uniform:
-            c = self.n // self.s
-            dst.reshape(self.s, c)[:, 1:] = src.reshape(self.s, c - 1)
-        else:
-            dst[self._rest_mask()] = src
 
     def elements(self, series: Mask) -> Mask:
         """Element mask of the selected series."""
@@ -260,19 +234,17 @@ def _column_planes(body: memoryview, pos: int, n: int) -> tuple[U8 | None, int, 
     return planes, pos + size, width
 
 
-def _unshuffle(planes: U8 | None, n: int, idx: I64 | None = None) -> U64:
-    """The elements of a column (all, or those at `idx`) from its byte planes."""
-    m = n if idx is None else len(idx)
+def _unshuffle(planes: U8 | None, n: int) -> U64:
+    """The elements of a column from its byte planes."""
     if planes is None:
-        return np.zeros(m, dtype=np.uint64)
+        return np.zeros(n, dtype=np.uint64)
     if planes.shape[0] == 1:
-        row = planes[0] if idx is None else planes[0][idx]
-        widened: U64 = row.astype(np.uint64)
+        widened: U64 = planes[0].astype(np.uint64)
         return widened
-    out = np.zeros((m, 8), dtype=np.uint8)
+    out = np.zeros((n, 8), dtype=np.uint8)
     for j in range(planes.shape[0]):
-        out[:, j] = planes[j] if idx is None else planes[j][idx]
-    return out.view("<u8").reshape(m).astype(np.uint64, copy=False)
+        out[:, j] = planes[j]
+    return out.view("<u8").reshape(n).astype(np.uint64, copy=False)
 
 
 def _get_column(body: memoryview, pos: int, n: int) -> tuple[U64, int, int]:
@@ -506,21 +478,25 @@ def encode_frame(counts: I64, timestamps: I64, values: F64, level: int = 3) -> b
 
 @dataclass(frozen=True)
 class _Body:
-    """The columns of a frame body, read and checked but not yet integrated."""
+    """The columns of a frame body, read and checked; the two long ones ("rest" timestamps
+    and values: every sample but each series' first) still as byte planes."""
 
     layout: _Layout
-    first_ts: U64
-    ts_dods: U64
+    first_ts: I64  # absolute, per series
+    ts_planes: U8  # (width, n - s)
     modes: U8
     exps: U8
     first_vals: U64
-    rest_vals: U64
+    val_planes: U8  # (width, n - s)
     widths: tuple[int, ...]
 
 
-def _read_body(body: memoryview, select: I64 | None = None) -> _Body:
-    """Read and check the columns; with `select` (sorted series positions), keep only the
-    columns' entries of those series, so that decoding costs what they hold."""
+def _planes_or_empty(planes: U8 | None, n: int) -> U8:
+    return np.zeros((0, n), dtype=np.uint8) if planes is None else planes
+
+
+def _read_body(body: memoryview) -> _Body:
+    """Read and check the columns (see the module docstring for the layout)."""
     s, n = _BODY_HEAD.unpack_from(body)
     pos = _BODY_HEAD.size
     if s > n or (n and not s):
@@ -535,7 +511,7 @@ def _read_body(body: memoryview, select: I64 | None = None) -> _Body:
         raise ValueError(f"series counts do not add up to the sample count {n}")
     layout = _Layout(counts, n)
     first_ts, pos, w_first_ts = _get_column(body, pos, s)
-    dod_planes, pos, w_dods = _column_planes(body, pos, n - s)
+    ts_planes, pos, w_dods = _column_planes(body, pos, n - s)
     if pos + 2 * s > len(body):
         raise ValueError(f"value modes of {s} series overrun the {len(body)}-byte body")
     modes = np.frombuffer(body, dtype=np.uint8, count=s, offset=pos)
@@ -547,102 +523,19 @@ def _read_body(body: memoryview, select: I64 | None = None) -> _Body:
         if int(exps.max()) > MAX_DECIMAL_EXP or exps[modes == MODE_XOR].any():
             raise ValueError("decimal exponent out of range or set on an XOR series")
     first_vals, pos, w_first_vals = _get_column(body, pos, s)
-    rest_planes, pos, w_rest_vals = _column_planes(body, pos, n - s)
+    val_planes, pos, w_rest_vals = _column_planes(body, pos, n - s)
     if pos != len(body):
         raise ValueError(f"{len(body) - pos} bytes left over after the last column")
-    widths = (w_counts, w_first_ts, w_dods, w_first_vals, w_rest_vals)
-    if select is None:
-        return _Body(
-            layout,
-            first_ts,
-            _unshuffle(dod_planes, n - s),
-            modes,
-            exps,
-            first_vals,
-            _unshuffle(rest_planes, n - s),
-            widths,
-        )
-    if len(select) and (int(select[0]) < 0 or int(select[-1]) >= s):
-        raise IndexError(f"series positions {select} outside the frame's {s} series")
-    sel_counts = counts[select]
-    # The k-th sample (k >= 1) of series j sits at starts[j] - j + k - 1 in "rest" columns.
-    rest_idx = ranges(layout.starts[select] - select, sel_counts - 1)
-    firsts = np.cumsum(_unzigzag_(first_ts.copy()))[select]
-    sel_first_ts = _zigzag_(np.diff(firsts, prepend=np.int64(0)))
     return _Body(
-        _Layout(sel_counts, int(sel_counts.sum())),
-        sel_first_ts,
-        _unshuffle(dod_planes, n - s, rest_idx),
-        modes[select],
-        exps[select],
-        first_vals[select],
-        _unshuffle(rest_planes, n - s, rest_idx),
-        widths,
+        layout,
+        np.cumsum(_unzigzag_(first_ts)),
+        _planes_or_empty(ts_planes, n - s),
+        modes,
+        exps,
+        first_vals,
+        _planes_or_empty(val_planes, n - s),
+        (w_counts, w_first_ts, w_dods, w_first_vals, w_rest_vals),
     )
-
-
-def _decode_timestamps(b: _Body) -> I64:
-    layout = b.layout
-    starts = layout.starts
-    firsts = _unzigzag_(b.first_ts)
-    np.cumsum(firsts, out=firsts)
-    ts = np.empty(layout.n, dtype=np.int64)
-    if layout.n:
-        layout.put_rest(ts.view(np.uint64), _unzigzag_(b.ts_dods).view(np.uint64))
-        ts[starts] = 0
-        _segmented_cumsum_(ts, starts)  # deltas; 0 at each series' start
-        ts[starts] = firsts
-        _segmented_cumsum_(ts, starts)
-    return ts
-
-
-def _decode_values(b: _Body) -> F64:
-    layout = b.layout
-    n, counts = layout.n, layout.counts
-    raw = np.empty(n, dtype=np.uint64)
-    if n:
-        raw[layout.starts] = b.first_vals
-        layout.put_rest(raw, b.rest_vals)
-    sel = {m: b.modes == m for m in (MODE_XOR, MODE_DECIMAL_DELTA, MODE_DECIMAL_DOD)}
-    size = {m: int(counts[s].sum()) for m, s in sel.items()}
-    # The mode with the most samples is decoded in place over the whole column, as if every
-    # series used it; the others are gathered first, decoded apart and written over it.
-    base = max(size, key=lambda m: size[m])
-    others = []
-    for m in size:
-        if m != base and size[m]:
-            emask = layout.elements(sel[m])
-            others.append((m, emask, raw[emask]))
-    values = _decode_mode(base, raw, counts, b.exps[sel[base]], b.exps)
-    for m, emask, sub in others:
-        values[emask] = _decode_mode(m, sub, counts[sel[m]], b.exps[sel[m]], b.exps[sel[m]])
-    return values
-
-
-def _decode_mode(mode: int, raw: U64, counts: I64, own_exps: U8, exps: U8) -> F64:
-    """Decode, in place, the value column of series that all use `mode`.
-
-    `exps` are the series' exponents; `own_exps` those of the series that really use
-    `mode` (the others' values are overwritten by the caller).
-    """
-    starts = _offsets(counts)[:-1]
-    if mode == MODE_XOR:
-        _segmented_xor_accumulate_(raw, starts)
-        return raw.view(np.float64)
-    mant = _unzigzag_(raw)
-    if mode == MODE_DECIMAL_DOD:
-        first = mant[starts]
-        mant[starts] = 0
-        _segmented_cumsum_(mant, starts)  # deltas; 0 at each series' start
-        mant[starts] = first
-    _segmented_cumsum_(mant, starts)
-    out = mant.astype(np.float64)
-    if len(own_exps) and int(own_exps.min()) == int(own_exps.max()):
-        if own_exps[0]:
-            out /= _POW10[own_exps[0]]
-    elif len(own_exps):
-        out /= np.repeat(_POW10[exps], counts)
-    return out
 
 
 def _open(buf: bytes | bytearray | memoryview, where: str) -> tuple[memoryview, int]:
@@ -685,8 +578,19 @@ def decode_frame(
     """
     body, _ = _open(buf, where)
     try:
-        b = _read_body(body, select)
-        return DecodedFrame(b.layout.counts, _decode_timestamps(b), _decode_values(b))
+        b = _read_body(body)
+        layout = b.layout
+        if select is None:
+            select = np.arange(layout.s, dtype=np.int64)
+        elif len(select) and (int(select[0]) < 0 or int(select[-1]) >= layout.s):
+            raise IndexError(f"series positions {select} outside the frame's {layout.s} series")
+        counts = layout.counts[select]
+        # The k-th sample (k >= 1) of series j sits at starts[j] - j + k - 1 in the planes.
+        ts, vs = integrate(
+            b.ts_planes, b.val_planes, layout.starts[select] - select, counts,
+            b.first_ts[select], b.first_vals[select], b.modes[select], b.exps[select], _POW10,
+        )
+        return DecodedFrame(counts, ts, vs)
     except (ValueError, IndexError, struct.error) as exc:
         raise CorruptionError(where, f"undecodable frame: {exc}") from None
 

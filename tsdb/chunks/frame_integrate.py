@@ -1,0 +1,131 @@
+"""Integrating a frame's stored columns back into timestamps and values, one compiled pass.
+
+The encoder (`vigilops.tsdb.chunks.frame`) stores, for every sample after a series' first,
+byte-shuffled zigzag integers: timestamp delta-of-deltas, and per the series' value mode
+mantissa deltas, mantissa delta-of-deltas or XORed float bits. Undoing that is a running
+sum (or XOR) per series; as whole-array numpy it took a dozen passes over memory per
+column. Here each selected series is walked once, reading the byte planes in place.
+
+Integer arithmetic is on uint64 and wraps modulo 2**64, exactly as the encoder's does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from ..compiled import compile_loop
+
+I64 = npt.NDArray[np.int64]
+U64 = npt.NDArray[np.uint64]
+U8 = npt.NDArray[np.uint8]
+F64 = npt.NDArray[np.float64]
+
+# The value modes (the same numbers as `frame.MODE_*`, which this module must not import).
+_DECIMAL_DELTA = 0
+_DECIMAL_DOD = 1
+
+
+def _integrate_loop(
+    ts_planes: U8,
+    val_planes: U8,
+    rest_start: I64,
+    counts: I64,
+    first_ts: U64,
+    first_vals: U64,
+    modes: U8,
+    exps: U8,
+    pow10: F64,
+    out_ts: U64,
+    out_vs: F64,
+    out_bits: U64,
+) -> None:
+    one = np.uint64(1)
+    zero = np.uint64(0)
+    p = 0
+    for j in range(len(counts)):
+        c = counts[j]
+        r = rest_start[j]
+        # Timestamps: the first, then delta-of-deltas.
+        t = first_ts[j]
+        delta = zero
+        out_ts[p] = t
+        for k in range(1, c):
+            u = zero
+            for b in range(ts_planes.shape[0]):
+                u |= np.uint64(ts_planes[b, r + k - 1]) << np.uint64(8 * b)
+            delta += (u >> one) ^ (zero - (u & one))
+            t += delta
+            out_ts[p + k] = t
+        # Values.
+        mode = modes[j]
+        u = first_vals[j]
+        if mode == _DECIMAL_DELTA or mode == _DECIMAL_DOD:
+            scale = pow10[exps[j]]
+            divide = exps[j] != 0
+            m = (u >> one) ^ (zero - (u & one))
+            step = zero
+            for k in range(c):
+                if k:
+                    u = zero
+                    for b in range(val_planes.shape[0]):
+                        u |= np.uint64(val_planes[b, r + k - 1]) << np.uint64(8 * b)
+                    d = (u >> one) ^ (zero - (u & one))
+                    if mode == _DECIMAL_DOD:
+                        step += d
+                        m += step
+                    else:
+                        m += d
+                v = float(np.int64(m))
+                out_vs[p + k] = v / scale if divide else v
+        else:  # XOR of the float64 bits with the previous value's
+            bits = u
+            out_bits[p] = bits
+            for k in range(1, c):
+                u = zero
+                for b in range(val_planes.shape[0]):
+                    u |= np.uint64(val_planes[b, r + k - 1]) << np.uint64(8 * b)
+                bits ^= u
+                out_bits[p + k] = bits
+        p += c
+
+
+_integrate = compile_loop(_integrate_loop)
+
+
+def integrate(
+    ts_planes: U8,
+    val_planes: U8,
+    rest_start: I64,
+    counts: I64,
+    first_ts: I64,
+    first_vals: U64,
+    modes: U8,
+    exps: U8,
+    pow10: F64,
+) -> tuple[I64, F64]:
+    """Timestamps and values of the series described by the other arguments, concatenated.
+
+    `ts_planes` and `val_planes` are the (width, n) byte planes of the "rest" columns
+    (every sample but each series' first); series ``j`` has ``counts[j]`` samples, the
+    first given by ``first_ts[j]``/``first_vals[j]``, the others at positions
+    ``rest_start[j] …`` of the planes. Callers check all bounds beforehand.
+    """
+    total = int(counts.sum())
+    ts = np.empty(total, dtype=np.int64)
+    vs = np.empty(total, dtype=np.float64)
+    _integrate(
+        ts_planes,
+        val_planes,
+        np.ascontiguousarray(rest_start, dtype=np.int64),
+        np.ascontiguousarray(counts, dtype=np.int64),
+        np.ascontiguousarray(first_ts, dtype=np.int64).view(np.uint64),
+        np.ascontiguousarray(first_vals, dtype=np.uint64),
+        np.ascontiguousarray(modes, dtype=np.uint8),
+        np.ascontiguousarray(exps, dtype=np.uint8),
+        pow10,
+        ts.view(np.uint64),
+        vs,
+        vs.view(np.uint64),
+    )
+    return ts, vs
