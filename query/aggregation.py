@@ -99,6 +99,8 @@ def group_keys(label_sets: Sequence[Labels], grouping: tuple[str, ...], without:
     if not grouping:
         return [Labels()] * len(label_sets)
     names = sorted(set(grouping))
+    if len(names) == 1:
+        return _one_label_keys(label_sets, names[0])
     memo: dict[tuple[str, ...], Labels] = {}
     out: list[Labels] = []
     for ls in label_sets:
@@ -108,6 +110,19 @@ def group_keys(label_sets: Sequence[Labels], grouping: tuple[str, ...], without:
             key = memo[values] = Labels.from_flat(
                 s for n, v in zip(names, values, strict=True) if v for s in (n, v)
             )
+        out.append(key)
+    return out
+
+
+def _one_label_keys(label_sets: Sequence[Labels], name: str) -> list[Labels]:
+    """`group_keys` for ``by (name)``: keyed by that one value, no tuple per series."""
+    memo: dict[str, Labels] = {}
+    out: list[Labels] = []
+    for ls in label_sets:
+        value = ls.get(name)
+        key = memo.get(value)
+        if key is None:
+            key = memo[value] = Labels.from_flat((name, value) if value else ())
         out.append(key)
     return out
 

@@ -14,7 +14,7 @@ from enum import Enum
 import numpy as np
 import numpy.typing as npt
 
-from .re2 import compile_re2
+from .re2 import Regexp, compile_re2
 
 METRIC_NAME = "__name__"
 
@@ -74,10 +74,14 @@ class Labels(tuple[str, ...]):
         return super().__new__(cls, (sys.intern(s) for s in flat))
 
     def get(self, name: str, default: str = "") -> str:
-        for i in range(0, len(self), 2):
-            if self[i] == name:
-                return self[i + 1]
-        return default
+        # tuple.index scans in C; a hit at an odd position is a value, not a name.
+        try:
+            i = self.index(name)
+            while i & 1:
+                i = self.index(name, i + 1)
+        except ValueError:
+            return default
+        return str(self[i + 1])
 
     @property
     def name(self) -> str:
@@ -168,7 +172,8 @@ class Matcher:
 
     A matcher on a missing label sees the empty string, so ``{foo=""}`` matches series
     without `foo` and ``{foo!=""}`` matches series that have it. Regular expressions use
-    RE2 syntax and match like Prometheus 2.x's ``^(?:re)$`` (see `compile_re2`).
+    RE2 syntax and match like Prometheus 2.x's ``^(?:re)$``, in time linear in the value
+    (see `compile_re2`).
     """
 
     __slots__ = ("type", "name", "value", "_re")
@@ -177,7 +182,7 @@ class Matcher:
         self.type = type
         self.name = name
         self.value = value
-        self._re: re.Pattern[str] | None = None
+        self._re: Regexp | None = None
         if type in (MatchType.REGEX, MatchType.NOT_REGEX):
             self._re = compile_re2(value)
 
@@ -192,7 +197,7 @@ class Matcher:
         if self.type is MatchType.NOT_EQUAL:
             return value != self.value
         assert self._re is not None
-        hit = self._re.fullmatch(value) is not None
+        hit = self._re.matches(value)
         return hit if self.type is MatchType.REGEX else not hit
 
     def matches_empty(self) -> bool:

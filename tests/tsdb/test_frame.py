@@ -505,3 +505,26 @@ def test_selective_decode_equals_slicing_the_full_decode(counts: list[int], data
     assert part.counts.tolist() == c[select].tolist()
     assert part.timestamps.tolist() == full.timestamps[idx].tolist()
     assert part.values.view(np.uint64).tolist() == full.values[idx].view(np.uint64).tolist()
+
+
+@given(
+    st.lists(st.lists(st.integers(-50, 50), min_size=1, max_size=10), min_size=1, max_size=6),
+    st.integers(-60, 60),
+    st.integers(0, 80),
+)
+def test_time_range_decode_keeps_exactly_the_samples_inside(
+    series: list[list[int]], mint: int, width: int
+) -> None:
+    # Timestamps in any order (the codec allows it); values of all three modes.
+    counts = np.array([len(s) for s in series], dtype=np.int64)
+    ts = np.array([t for s in series for t in s], dtype=np.int64)
+    vals = np.concatenate([np.array(s, dtype=np.float64) * (0.5 if i % 3 == 1 else 1.0) + (
+        np.pi if i % 3 == 2 else 0.0) for i, s in enumerate(series)])
+    frame = encode_frame(counts, ts, vals)
+    maxt = mint + width
+    got = decode_frame(frame, mint=mint, maxt=maxt)
+    inside = (ts >= mint) & (ts <= maxt)
+    owner = np.repeat(np.arange(len(series)), counts)
+    assert got.counts.tolist() == np.bincount(owner[inside], minlength=len(series)).tolist()
+    assert got.timestamps.tolist() == ts[inside].tolist()
+    assert got.values.view(np.uint64).tolist() == vals[inside].view(np.uint64).tolist()

@@ -415,7 +415,7 @@ def test_invalid_regular_expressions_raise_value_error(pattern: str, reason: str
 def test_ungreedy_flag_swaps_greedy_and_lazy_in_its_scope() -> None:
     """What label_replace's capture groups see (checked against Prometheus 2.42)."""
     def groups(pattern: str, value: str) -> tuple[str | None, ...]:
-        m = compile_re2(pattern).fullmatch(value)
+        m = compile_re2(pattern).match(value)
         assert m is not None
         return m.groups()
 
@@ -429,10 +429,16 @@ def test_ungreedy_flag_swaps_greedy_and_lazy_in_its_scope() -> None:
     assert groups("(?U)(?-U)(a+)(a*)", "aaa") == ("aaa", "")
 
 
-def test_named_groups_python_cannot_name_stay_numbered() -> None:
-    assert compile_re2("(?P<n>a)").fullmatch("a").groupdict() == {"n": "a"}  # type: ignore[union-attr]
-    assert compile_re2("(?P<1a>a)(?P<1a>b)").fullmatch("ab").groups() == ("a", "b")  # type: ignore[union-attr]
-    assert compile_re2("(?P<a>x)(?P<a>y)").fullmatch("xy").groups() == ("x", "y")  # type: ignore[union-attr]
+def test_group_names_are_go_s_repeated_or_digit_first() -> None:
+    """Go allows a name twice (the leftmost group is the name's in ``SubexpIndex``; ``$name``
+    is the leftmost such group that took part) and names that start with a digit."""
+    assert compile_re2("(?P<n>a)").match("a").groupdict() == {"n": "a"}  # type: ignore[union-attr]
+    twice = compile_re2("(?P<1a>a)(?P<1a>b)")
+    assert twice.match("ab").groups() == ("a", "b")  # type: ignore[union-attr]
+    assert twice.groupindex == {"1a": 1}
+    assert compile_re2("(?P<a>x)(?P<a>y)").match("xy").expand("$a ${a}$2") == "x xy"  # type: ignore[union-attr]
+    later = compile_re2("(?P<a>x)?(?P<a>y)").match("y")
+    assert later is not None and later.expand("[$a]") == "[y]" and later.groupdict() == {"a": "y"}
 
 
 def quote_meta(s: str) -> str:
@@ -676,3 +682,14 @@ def test_stale_mask_of_a_strided_view() -> None:
     bits = SPECIAL_BITS * 2
     a = np.array(bits, dtype=np.uint64).view(np.float64)
     assert stale_mask(a[::3]).tolist() == [b == STALE_NAN_BITS for b in bits[::3]]
+
+
+@given(
+    st.dictionaries(st.sampled_from("abcdx"), st.sampled_from(["", "a", "b", "c", "x", "v"]), max_size=5),
+    st.sampled_from("abcdx"),
+)
+def test_get_finds_names_never_values(pairs: dict[str, str], name: str) -> None:
+    # Values equal to label names (and to the name asked for) must not be taken for names.
+    ls = Labels(pairs)
+    assert ls.get(name) == pairs.get(name, "")
+    assert ls.get(name, "?") == (pairs[name] if pairs.get(name) else "?")

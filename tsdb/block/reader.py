@@ -109,8 +109,8 @@ class BlockReader:
     def sample_parts(self, ids: I64, mint: int, maxt: int) -> list[Part]:
         """The samples of series `ids` (sorted) from the frames overlapping [mint, maxt], as
         `concat_time_ordered` parts ``(ids, counts, timestamps, values)`` in time order, not
-        joined yet: a caller merging several sources joins everything once. Samples outside
-        [mint, maxt] may be included. With tombstones, one part, already applied."""
+        joined yet: a caller merging several sources joins everything once. Only samples in
+        [mint, maxt] are included. With tombstones, one part, already applied."""
         if not len(ids) or maxt < self.mint or mint >= self.maxt:
             return []
         if len(self.tombstones):
@@ -142,9 +142,17 @@ class BlockReader:
             positions, found = find_positions(frame_ids, ids)
             if not len(found):
                 continue
-            d = decode_frame(self._frame_bytes(i), where=f"{where} frame {i}", select=positions)
+            d = decode_frame(
+                self._frame_bytes(i), where=f"{where} frame {i}", select=positions,
+                mint=mint, maxt=maxt,
+            )
+            counts = d.counts
+            if not counts.all():  # series with no sample in [mint, maxt] in this frame
+                found, counts = found[counts > 0], counts[counts > 0]
+                if not len(found):
+                    continue
             # Frames of one series never overlap in time and come in time order.
-            parts.append((found, d.counts, d.timestamps, d.values))
+            parts.append((found, counts, d.timestamps, d.values))
         return parts
 
     def _apply_tombstones(self, cols: SampleColumns) -> SampleColumns:

@@ -63,6 +63,9 @@ _NEG_ZERO_BITS = np.uint64(0x8000000000000000)
 _ABS_MASK = np.uint64(0x7FFFFFFFFFFFFFFF)
 _MANTISSA_LIMIT_BITS = np.uint64(0x4340000000000000)  # the bits of 2.0**53
 
+_MIN_INT64 = -(2**63)
+_MAX_INT64 = 2**63 - 1
+
 #: Sample and series counts are stored as uint32.
 MAX_SAMPLES = 2**32 - 1
 
@@ -567,14 +570,19 @@ def _open(buf: bytes | bytearray | memoryview, where: str) -> tuple[memoryview, 
 
 
 def decode_frame(
-    buf: bytes | bytearray | memoryview, where: str = "frame", select: I64 | None = None
+    buf: bytes | bytearray | memoryview,
+    where: str = "frame",
+    select: I64 | None = None,
+    mint: int = _MIN_INT64,
+    maxt: int = _MAX_INT64,
 ) -> DecodedFrame:
     """Decode a frame; raise `CorruptionError` naming `where` if it fails its checks.
 
     With `select`, a sorted array of series positions in the frame, only those series are
     decoded (the result holds just them, in that order): the whole payload is still
     decompressed and checked, but the integration work is proportional to the selection.
-    The returned arrays are new and owned by the caller.
+    Only samples with timestamps in [`mint`, `maxt`] are returned (``counts`` then says how
+    many each series kept, possibly 0). The returned arrays are owned by the caller.
     """
     body, _ = _open(buf, where)
     try:
@@ -586,11 +594,12 @@ def decode_frame(
             raise IndexError(f"series positions {select} outside the frame's {layout.s} series")
         counts = layout.counts[select]
         # The k-th sample (k >= 1) of series j sits at starts[j] - j + k - 1 in the planes.
-        ts, vs = integrate(
+        kept, ts, vs = integrate(
             b.ts_planes, b.val_planes, layout.starts[select] - select, counts,
             b.first_ts[select], b.first_vals[select], b.modes[select], b.exps[select], _POW10,
+            mint, maxt,
         )
-        return DecodedFrame(counts, ts, vs)
+        return DecodedFrame(kept, ts, vs)
     except (ValueError, IndexError, struct.error) as exc:
         raise CorruptionError(where, f"undecodable frame: {exc}") from None
 

@@ -4,7 +4,8 @@ The encoder (`vigilops.tsdb.chunks.frame`) stores, for every sample after a seri
 byte-shuffled zigzag integers: timestamp delta-of-deltas, and per the series' value mode
 mantissa deltas, mantissa delta-of-deltas or XORed float bits. Undoing that is a running
 sum (or XOR) per series; as whole-array numpy it took a dozen passes over memory per
-column. Here each selected series is walked once, reading the byte planes in place.
+column. Here each selected series is walked once, reading the byte planes in place and
+writing out only the samples of the time range asked for.
 
 Integer arithmetic is on uint64 and wraps modulo 2**64, exactly as the encoder's does.
 """
@@ -36,58 +37,57 @@ def _integrate_loop(
     modes: U8,
     exps: U8,
     pow10: F64,
+    mint: int,
+    maxt: int,
     out_ts: U64,
     out_vs: F64,
     out_bits: U64,
+    kept: I64,
 ) -> None:
     one = np.uint64(1)
     zero = np.uint64(0)
     p = 0
     for j in range(len(counts)):
-        c = counts[j]
-        r = rest_start[j]
-        # Timestamps: the first, then delta-of-deltas.
-        t = first_ts[j]
-        delta = zero
-        out_ts[p] = t
-        for k in range(1, c):
-            u = zero
-            for b in range(ts_planes.shape[0]):
-                u |= np.uint64(ts_planes[b, r + k - 1]) << np.uint64(8 * b)
-            delta += (u >> one) ^ (zero - (u & one))
-            t += delta
-            out_ts[p + k] = t
-        # Values.
+        r = rest_start[j] - 1  # the k-th sample (k >= 1) is at r + k in the planes
         mode = modes[j]
+        decimal = mode == _DECIMAL_DELTA or mode == _DECIMAL_DOD
+        scale = pow10[exps[j]]
+        divide = exps[j] != 0
+        t = first_ts[j]
+        t_step = zero
         u = first_vals[j]
-        if mode == _DECIMAL_DELTA or mode == _DECIMAL_DOD:
-            scale = pow10[exps[j]]
-            divide = exps[j] != 0
-            m = (u >> one) ^ (zero - (u & one))
-            step = zero
-            for k in range(c):
-                if k:
-                    u = zero
-                    for b in range(val_planes.shape[0]):
-                        u |= np.uint64(val_planes[b, r + k - 1]) << np.uint64(8 * b)
-                    d = (u >> one) ^ (zero - (u & one))
-                    if mode == _DECIMAL_DOD:
-                        step += d
-                        m += step
-                    else:
-                        m += d
-                v = float(np.int64(m))
-                out_vs[p + k] = v / scale if divide else v
-        else:  # XOR of the float64 bits with the previous value's
-            bits = u
-            out_bits[p] = bits
-            for k in range(1, c):
+        bits = u  # XOR: the float64 bits
+        m = (u >> one) ^ (zero - (u & one))  # decimal: the mantissa
+        m_step = zero
+        start = p
+        for k in range(counts[j]):
+            if k:
+                u = zero
+                for b in range(ts_planes.shape[0]):
+                    u |= np.uint64(ts_planes[b, r + k]) << np.uint64(8 * b)
+                t_step += (u >> one) ^ (zero - (u & one))
+                t += t_step
                 u = zero
                 for b in range(val_planes.shape[0]):
-                    u |= np.uint64(val_planes[b, r + k - 1]) << np.uint64(8 * b)
-                bits ^= u
-                out_bits[p + k] = bits
-        p += c
+                    u |= np.uint64(val_planes[b, r + k]) << np.uint64(8 * b)
+                if decimal:
+                    d = (u >> one) ^ (zero - (u & one))
+                    if mode == _DECIMAL_DOD:
+                        m_step += d
+                        m += m_step
+                    else:
+                        m += d
+                else:
+                    bits ^= u
+            if mint <= np.int64(t) <= maxt:
+                out_ts[p] = t
+                if decimal:
+                    v = float(np.int64(m))
+                    out_vs[p] = v / scale if divide else v
+                else:
+                    out_bits[p] = bits
+                p += 1
+        kept[j] = p - start
 
 
 _integrate = compile_loop(_integrate_loop)
@@ -103,8 +103,11 @@ def integrate(
     modes: U8,
     exps: U8,
     pow10: F64,
-) -> tuple[I64, F64]:
-    """Timestamps and values of the series described by the other arguments, concatenated.
+    mint: int,
+    maxt: int,
+) -> tuple[I64, I64, F64]:
+    """Samples per series, timestamps and values of the series described by the other
+    arguments, concatenated, keeping only samples in [mint, maxt] (all are integrated).
 
     `ts_planes` and `val_planes` are the (width, n) byte planes of the "rest" columns
     (every sample but each series' first); series ``j`` has ``counts[j]`` samples, the
@@ -114,6 +117,7 @@ def integrate(
     total = int(counts.sum())
     ts = np.empty(total, dtype=np.int64)
     vs = np.empty(total, dtype=np.float64)
+    kept = np.empty(len(counts), dtype=np.int64)
     _integrate(
         ts_planes,
         val_planes,
@@ -124,8 +128,16 @@ def integrate(
         np.ascontiguousarray(modes, dtype=np.uint8),
         np.ascontiguousarray(exps, dtype=np.uint8),
         pow10,
+        mint,
+        maxt,
         ts.view(np.uint64),
         vs,
         vs.view(np.uint64),
+        kept,
     )
-    return ts, vs
+    n = int(kept.sum())
+    if n == total:
+        return kept, ts, vs
+    if n > total // 2:
+        return kept, ts[:n], vs[:n]
+    return kept, ts[:n].copy(), vs[:n].copy()  # do not hold on to the whole frame
