@@ -197,7 +197,9 @@ def dumps(obj: Any) -> bytes:
     """orjson with Go's HTML-safe escaping (the characters only occur inside strings)."""
     body = orjson.dumps(obj)
     for raw, esc in _GO_ESCAPES:
-        if raw in body:
+        # Single bytes are found at memchr speed; a multi-byte search only runs when its
+        # first byte occurs at all (a 3-byte search over a large matrix took ~20 ms).
+        if raw[:1] in body and raw in body:
             body = body.replace(raw, esc)
     return body
 
