@@ -47,8 +47,25 @@ def _integrate_loop(
     one = np.uint64(1)
     zero = np.uint64(0)
     p = 0
+    longest = 0
+    for j in range(len(counts)):
+        longest = max(longest, counts[j])
+    # A series' rest elements, gathered plane by plane (sequential, vectorizable reads).
+    t_rest = np.zeros(longest, dtype=np.uint64)
+    v_rest = np.zeros(longest, dtype=np.uint64)
     for j in range(len(counts)):
         r = rest_start[j] - 1  # the k-th sample (k >= 1) is at r + k in the planes
+        c = counts[j]
+        t_rest[:c] = 0
+        v_rest[:c] = 0
+        for b in range(ts_planes.shape[0]):
+            shift = np.uint64(8 * b)
+            for k in range(1, c):
+                t_rest[k] |= np.uint64(ts_planes[b, r + k]) << shift
+        for b in range(val_planes.shape[0]):
+            shift = np.uint64(8 * b)
+            for k in range(1, c):
+                v_rest[k] |= np.uint64(val_planes[b, r + k]) << shift
         mode = modes[j]
         decimal = mode == _DECIMAL_DELTA or mode == _DECIMAL_DOD
         scale = pow10[exps[j]]
@@ -62,14 +79,10 @@ def _integrate_loop(
         start = p
         for k in range(counts[j]):
             if k:
-                u = zero
-                for b in range(ts_planes.shape[0]):
-                    u |= np.uint64(ts_planes[b, r + k]) << np.uint64(8 * b)
+                u = t_rest[k]
                 t_step += (u >> one) ^ (zero - (u & one))
                 t += t_step
-                u = zero
-                for b in range(val_planes.shape[0]):
-                    u |= np.uint64(val_planes[b, r + k]) << np.uint64(8 * b)
+                u = v_rest[k]
                 if decimal:
                     d = (u >> one) ^ (zero - (u & one))
                     if mode == _DECIMAL_DOD:
