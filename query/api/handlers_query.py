@@ -43,6 +43,7 @@ from .params import Form, duration_param, invalid_param, range_params, time_para
 from .promjson import (
     ApiError,
     ErrorType,
+    dumps,
     format_float,
     format_json_seconds,
     format_timestamp,
@@ -91,11 +92,18 @@ def _error_type(err: QueryError) -> ErrorType:
         return ErrorType.EXECUTION
 
 
-async def _evaluate(run: Callable[[], QueryResult]) -> QueryResult:
-    """Run an engine call in the default executor; its errors become API errors."""
+def _run_and_encode(run: Callable[[], QueryResult]) -> tuple[orjson.Fragment, list[str]]:
+    result = run()
+    return orjson.Fragment(dumps(encode_result(result.value))), result.warnings
+
+
+async def _evaluate(run: Callable[[], QueryResult]) -> tuple[orjson.Fragment, list[str]]:
+    """Run an engine call and encode its answer (the ``data`` object, as JSON) in the
+    default executor: formatting a large matrix is CPU work that must not stall the event
+    loop. The engine's errors become API errors."""
     loop = asyncio.get_running_loop()
     try:
-        return await loop.run_in_executor(None, run)
+        return await loop.run_in_executor(None, _run_and_encode, run)
     except QueryError as err:
         raise ApiError(_error_type(err), str(err)) from None
     except ApiError:
@@ -129,8 +137,7 @@ async def query(request: web.Request, form: Form) -> HandlerResult:
     expr = _parse_query(form.get("query"), wrap=True)
     _expired(timeout)
     engine = _engine(request)
-    result = await _evaluate(partial(engine.instant_query, expr, t, timeout_s=timeout))
-    return encode_result(result.value), result.warnings
+    return await _evaluate(partial(engine.instant_query, expr, t, timeout_s=timeout))
 
 
 @api_handler
@@ -167,10 +174,7 @@ async def query_range(request: web.Request, form: Form) -> HandlerResult:
         )
     _expired(timeout)
     engine = _engine(request)
-    result = await _evaluate(
-        partial(engine.range_query, expr, start, end, step_ms, timeout_s=timeout)
-    )
-    return encode_result(result.value), result.warnings
+    return await _evaluate(partial(engine.range_query, expr, start, end, step_ms, timeout_s=timeout))
 
 
 @api_handler
