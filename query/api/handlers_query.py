@@ -204,7 +204,7 @@ def encode_result(value: Result) -> dict[str, Any]:
     if isinstance(value, Matrix):
         texts = series_points(value.timestamps, value.values)
         result = [
-            {"metric": _metric(ls), "values": orjson.Fragment(text.encode())}
+            {"metric": _metric(ls), "values": orjson.Fragment(text)}
             for ls, text in zip(value.labels, texts, strict=True)
         ]
         return {"resultType": "matrix", "result": result}

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from aiohttp import web
 
 from vigilops.query.gomath import go_format_f, go_format_g
+from vigilops.query.api.points_json import write_points
 
 
 class ErrorType(str, Enum):
@@ -168,19 +169,14 @@ def points(ts: npt.NDArray[np.int64], vs: npt.NDArray[np.float64]) -> list[str]:
 
 def series_points(
     timestamps: Sequence[npt.NDArray[np.int64]], values: Sequence[npt.NDArray[np.float64]]
-) -> list[str]:
+) -> list[bytes]:
     """The ``values`` array of each series of a matrix, ``[[<t>,"<v>"],…]``, as JSON text:
-    every point of every series formatted and joined in a few Arrow kernels."""
+    all values formatted by a few Arrow kernels, then every point laid out in one compiled
+    pass (`vigilops.query.api.points_json`)."""
     if not timestamps:
         return []
     lengths = np.fromiter((len(t) for t in timestamps), dtype=np.int64, count=len(timestamps))
-    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    texts = _point_texts(np.concatenate(timestamps), np.concatenate(values))
-    per_series = pa.LargeListArray.from_arrays(pa.array(offsets), texts)
-    joined = pc.binary_join_element_wise("[", pc.binary_join(per_series, ","), "]", "")
-    out: list[str] = joined.to_pylist()
-    return out
+    return write_points(np.concatenate(timestamps), _value_texts(np.concatenate(values)), lengths)
 
 
 # ---- envelope ----------------------------------------------------------------------------

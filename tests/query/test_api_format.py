@@ -200,3 +200,23 @@ def test_duration_ms_truncates() -> None:
     assert params.duration_ms(1_999_999) == 1
     assert params.duration_ms(-1_999_999) == -1
     assert math.isclose(params.duration_ms(params.parse_duration_ns("1.5")), 1500)
+
+
+def test_series_points_match_point_by_point_formatting() -> None:
+    import numpy as np
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from vigilops.query.api.promjson import points, series_points
+
+    stamps = st.integers(-(2**53), 2**53) | st.integers(-5_000, 5_000).map(lambda x: x * 1000)
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.lists(st.tuples(stamps, st.floats(width=64)), max_size=6), max_size=5))
+    def check(series: list[list[tuple[int, float]]]) -> None:
+        ts = [np.array([t for t, _ in s], dtype=np.int64) for s in series]
+        vs = [np.array([v for _, v in s], dtype=np.float64) for s in series]
+        want = [("[" + ",".join(points(t, v)) + "]").encode() for t, v in zip(ts, vs)]
+        assert series_points(ts, vs) == want
+
+    check()
