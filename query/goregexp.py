@@ -22,6 +22,8 @@ from __future__ import annotations
 import functools
 from typing import Final, NoReturn
 
+from vigilops.tsdb.re2 import UNICODE_CLASS_NAMES
+
 __all__ = ["regexp_error"]
 
 MAX_REPEAT: Final = 1000
@@ -46,32 +48,6 @@ _POSIX_CLASSES = frozenset(
                  "print", "punct", "space", "upper", "word", "xdigit")
 )
 _PERL_CLASSES = frozenset({"d", "D", "s", "S", "w", "W"})
-#: ``unicode.Categories`` of Go 1.19, plus the special name ``Any``.
-_UNICODE_CATEGORIES = frozenset(
-    "Any C Cc Cf Co Cs L Ll Lm Lo Lt Lu M Mc Me Mn N Nd Nl No P Pc Pd Pe Pf Pi Po Ps "
-    "S Sc Sk Sm So Z Zl Zp Zs".split()
-)
-#: ``unicode.Scripts`` of Go 1.19 (Unicode 13.0).
-_UNICODE_SCRIPTS = frozenset(
-    """Adlam Ahom Anatolian_Hieroglyphs Arabic Armenian Avestan Balinese Bamum Bassa_Vah Batak
-    Bengali Bhaiksuki Bopomofo Brahmi Braille Buginese Buhid Canadian_Aboriginal Carian
-    Caucasian_Albanian Chakma Cham Cherokee Chorasmian Common Coptic Cuneiform Cypriot
-    Cyrillic Deseret Devanagari Dives_Akuru Dogra Duployan Egyptian_Hieroglyphs Elbasan
-    Elymaic Ethiopic Georgian Glagolitic Gothic Grantha Greek Gujarati Gunjala_Gondi Gurmukhi
-    Han Hangul Hanifi_Rohingya Hanunoo Hatran Hebrew Hiragana Imperial_Aramaic Inherited
-    Inscriptional_Pahlavi Inscriptional_Parthian Javanese Kaithi Kannada Katakana Kayah_Li
-    Kharoshthi Khitan_Small_Script Khmer Khojki Khudawadi Lao Latin Lepcha Limbu Linear_A
-    Linear_B Lisu Lycian Lydian Mahajani Makasar Malayalam Mandaic Manichaean Marchen
-    Masaram_Gondi Medefaidrin Meetei_Mayek Mende_Kikakui Meroitic_Cursive
-    Meroitic_Hieroglyphs Miao Modi Mongolian Mro Multani Myanmar Nabataean Nandinagari
-    New_Tai_Lue Newa Nko Nushu Nyiakeng_Puachue_Hmong Ogham Ol_Chiki Old_Hungarian Old_Italic
-    Old_North_Arabian Old_Permic Old_Persian Old_Sogdian Old_South_Arabian Old_Turkic Oriya
-    Osage Osmanya Pahawh_Hmong Palmyrene Pau_Cin_Hau Phags_Pa Phoenician Psalter_Pahlavi
-    Rejang Runic Samaritan Saurashtra Sharada Shavian Siddham SignWriting Sinhala Sogdian
-    Sora_Sompeng Soyombo Sundanese Syloti_Nagri Syriac Tagalog Tagbanwa Tai_Le Tai_Tham
-    Tai_Viet Takri Tamil Tangut Telugu Thaana Thai Tibetan Tifinagh Tirhuta Ugaritic Vai
-    Wancho Warang_Citi Yezidi Yi Zanabazar_Square""".split()
-)
 _MAX_RUNE = 0x10FFFF
 
 
@@ -387,7 +363,7 @@ class _Parser:
             self._check_utf8(name)
         if name.startswith("^"):
             name = name[1:]
-        if name not in _UNICODE_CATEGORIES and name not in _UNICODE_SCRIPTS:
+        if name not in UNICODE_CLASS_NAMES:
             _fail(_INVALID_CHAR_RANGE, seq)
         return i + len(seq)
 

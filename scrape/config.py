@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from vigilops.tsdb.model import go_quote, valid_label_name
-from vigilops.tsdb.re2 import compile_re2
+from vigilops.tsdb.re2 import Regexp, compile_re2
 
 from ._yamlnodes import ConfigError as ConfigError
 from ._yamlnodes import NodeReader
@@ -117,7 +117,8 @@ class RelabelConfig:
     """One relabeling rule, with Prometheus's defaults.
 
     `compiled` is `regex` compiled as Prometheus 2.x compiles it, ``^(?:regex)$`` with RE2
-    syntax: fully anchored, so `match`, `search` and `fullmatch` all test the whole string.
+    syntax and linear-time matching (`vigilops.tsdb.re2`), so one bad regex cannot stall
+    the scrape loop.
     `action` is stored in lower case. Construct directly for programmatic rules; `validate`
     applies Prometheus's checks (`parse_config` always does).
     """
@@ -129,7 +130,7 @@ class RelabelConfig:
     modulus: int = 0
     replacement: str = DEFAULT_REPLACEMENT
     action: str = "replace"
-    compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    compiled: Regexp = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.action = self.action.lower()
@@ -144,15 +145,16 @@ class RelabelConfig:
             raise ValueError(err[1])
 
 
-def compile_relabel_regex(regex: str) -> re.Pattern[str]:
-    """Compile an RE2 relabel regex, anchored at both ends. Raises ValueError."""
+def compile_relabel_regex(regex: str) -> Regexp:
+    """Compile an RE2 relabel regex as Prometheus 2.42 does, ``^(?:regex)$`` (the text
+    need only be a regex once wrapped). Raises ValueError."""
     _check_repeat_counts(regex)
-    inner = compile_re2(regex)
-    return re.compile(r"\A" + inner.pattern + r"\Z")
+    return compile_re2(regex, standalone=False)
 
 
 _REPEAT = re.compile(r"\{([0-9]+)(?:,([0-9]*))?\}")
-#: RE2 rejects ``x{n}`` and ``x{n,m}`` with a count above 1000; Python does not.
+#: Go rejects ``x{n}`` and ``x{n,m}`` with a count above 1000; checked here first so the
+#: error reads as Go's (``invalid repeat count: `{1001}` ``).
 _MAX_REPEAT = 1000
 
 
@@ -403,15 +405,7 @@ def relabel_error(
 
 
 def regex_error_message(err: str) -> str:
-    """The message for a regex `compile_relabel_regex` refused: RE2 features Python cannot
-    express are "not supported"; anything else is invalid, as Prometheus says."""
-    if "redefinition of group name" in err:
-        # RE2 allows a group name twice; Python's `re` does not.
-        return f"{err} (repeated group names are not supported by VigilOps)"
-    if "not supported" in err:
-        return err.replace("are not supported", "are not supported by VigilOps").replace(
-            "is not supported", "is not supported by VigilOps"
-        )
+    """The message for a regex `compile_relabel_regex` refused, worded as Prometheus's."""
     return f"error parsing regexp: {err}"
 
 

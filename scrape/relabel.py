@@ -6,26 +6,26 @@ dropped it. It is used for targets (``relabel_configs``) and for every scraped s
 table in tests/scrape/test_relabel.py is checked against the real Prometheus 2.42.
 
 Semantics, from ``relabel.go``: the values of `source_labels` (``""`` for a missing label)
-are joined with `separator` and matched against the fully anchored `regex`. Setting a label
-to ``""`` removes it. `replacement` and a templated `target_label` are expanded like Go's
-``regexp.Expand`` (``$1``, ``${1}``, ``$name``, ``${name}``, ``$$``; a name is the longest run
-of letters, digits and underscores, so ``$1_x`` refers to a group named ``1_x`` and expands to
-nothing). `hashmod` takes the MD5 of the joined values, reads its last 8 bytes as a big-endian
-unsigned integer and writes it modulo `modulus`. `lowercase`/`uppercase` map each character
-alone, as Go's ``strings.ToLower``/``ToUpper`` do (no ``ß`` → ``SS``, no final sigma).
+are joined with `separator` and matched against the fully anchored `regex` (RE2, linear
+time: see `vigilops.tsdb.re2`). Setting a label to ``""`` removes it. `replacement` and a
+templated `target_label` are expanded like Go's ``regexp.Expand`` (``$1``, ``${1}``,
+``$name``, ``${name}``, ``$$``; a name is the longest run of letters, digits and
+underscores, so ``$1_x`` refers to a group named ``1_x`` and expands to nothing). `hashmod`
+takes the MD5 of the joined values, reads its last 8 bytes as a big-endian unsigned integer
+and writes it modulo `modulus`. `lowercase`/`uppercase` map each character alone, as Go's
+``strings.ToLower``/``ToUpper`` do (no ``ß`` → ``SS``, no final sigma).
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Mapping, Sequence
 
 from vigilops.tsdb.model import Labels, valid_label_name
 
 from .config import DEFAULT_REGEX, RelabelConfig
 
-__all__ = ["expand_template", "go_lower", "go_upper", "relabel"]
+__all__ = ["go_lower", "go_upper", "relabel"]
 
 
 def relabel(
@@ -74,7 +74,7 @@ def _apply(cfg: RelabelConfig, lb: dict[str, str]) -> bool:
         for name, value in sorted(lb.items()):
             m = cfg.compiled.match(name)
             if m is not None:
-                _set(lb, expand_template(cfg.replacement, m), value)
+                _set(lb, m.expand(cfg.replacement), value)
     elif action == "labeldrop":
         for name in [n for n in lb if cfg.compiled.match(n) is not None]:
             del lb[name]
@@ -100,8 +100,8 @@ def _replace(cfg: RelabelConfig, lb: dict[str, str], val: str) -> None:
     m = cfg.compiled.match(val)
     if m is None:
         return
-    name = expand_template(target, m) if "$" in target else target
-    value = expand_template(replacement, m) if "$" in replacement else replacement
+    name = m.expand(target) if "$" in target else target
+    value = m.expand(replacement) if "$" in replacement else replacement
     if not valid_label_name(name) or value == "":
         # Prometheus 2.42 deletes the label named by the unexpanded target_label here, so
         # an empty value under a templated target deletes nothing (3.x deletes `name`).
@@ -123,74 +123,6 @@ def _set(lb: dict[str, str], name: str, value: str) -> None:
         lb.pop(name, None)
     else:
         lb[name] = value
-
-
-# --- Go's regexp.Expand ----------------------------------------------------------------------
-
-
-def expand_template(template: str, m: re.Match[str]) -> str:
-    """Expand ``$1``, ``${1}``, ``$name``, ``${name}`` and ``$$`` in `template` from `m`,
-    exactly as Go's ``regexp.Expand`` does.
-
-    A reference to a group that does not exist or did not participate expands to ``""``; a
-    malformed reference (``$`` not followed by a name, ``${x`` without ``}``) is kept as
-    literal text.
-    """
-    out: list[str] = []
-    i = 0
-    n = len(template)
-    while True:
-        j = template.find("$", i)
-        if j < 0:
-            out.append(template[i:])
-            return "".join(out)
-        out.append(template[i:j])
-        i = j + 1
-        if i < n and template[i] == "$":
-            out.append("$")
-            i += 1
-            continue
-        name, end = _extract(template, i)
-        if name is None:
-            out.append("$")
-            continue
-        i = end
-        out.append(_group(m, name))
-
-
-def _extract(template: str, i: int) -> tuple[str | None, int]:
-    """Go's ``extract``: the name after a ``$`` at `i`, and where the reference ends."""
-    brace = i < len(template) and template[i] == "{"
-    start = i + 1 if brace else i
-    k = start
-    while k < len(template) and _is_name_char(template[k]):
-        k += 1
-    if k == start:
-        return None, i
-    name = template[start:k]
-    if brace:
-        if k >= len(template) or template[k] != "}":
-            return None, i
-        k += 1
-    return name, k
-
-
-def _is_name_char(c: str) -> bool:
-    # Go: unicode.IsLetter, unicode.IsDigit (Nd) or '_'.
-    return c == "_" or c.isalpha() or c.isdecimal()
-
-
-def _group(m: re.Match[str], name: str) -> str:
-    num = -1
-    if name.isascii() and name.isdigit() and not (len(name) > 1 and name[0] == "0"):
-        num = int(name) if len(name) <= 9 else -1
-    if num >= 0:
-        if num <= (m.re.groups):
-            return m.group(num) or ""
-        return ""
-    if name in m.re.groupindex:
-        return m.group(name) or ""
-    return ""
 
 
 # --- Go's simple case mapping ----------------------------------------------------------------

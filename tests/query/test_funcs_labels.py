@@ -78,6 +78,16 @@ def test_label_replace(args: tuple[str, str, str, str], first: dict[str, str | N
     assert replace(*args) == want
 
 
+def test_label_replace_with_a_catastrophic_regex_finishes() -> None:
+    """Linear-time matching: a backtracking engine would never return from this."""
+    value = "a" * 5000 + "c"
+    vec = Vector([Labels({"__name__": "lab", "a": value})], np.array([[1.0]]), np.ones((1, 1), dtype=bool))
+    out = call("label_replace", vec, String("c"), String("$1"), String("a"), String("(a+)+b"))
+    assert [ls.to_dict() for ls in out.labels] == [{"__name__": "lab", "a": value}]
+    out = call("label_replace", vec, String("c"), String("$2"), String("a"), String("(a+)+b|(a+)+c"))
+    assert [ls.to_dict() for ls in out.labels] == [{"__name__": "lab", "a": value, "c": "a" * 5000}]
+
+
 def test_label_replace_errors_even_on_an_empty_vector() -> None:
     empty = Vector.empty(1)
     with pytest.raises(ExecutionError, match=r"^invalid regular expression in label_replace\(\): \($"):

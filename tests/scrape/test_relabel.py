@@ -24,7 +24,7 @@ from peerprocs import free_port
 import yaml
 
 from vigilops.scrape.config import RelabelConfig
-from vigilops.scrape.relabel import expand_template, go_lower, go_upper, relabel
+from vigilops.scrape.relabel import go_lower, go_upper, relabel
 from vigilops.tsdb.model import Labels
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
@@ -252,7 +252,7 @@ CASES = [
           R(source_labels=["a", "b"], target_label="c", separator="+")],
          {"a": "1", "b": "2", "c": "1+2"}),
     Case("no-rules", {"a": "1"}, [], {"a": "1"}),
-    # --- RE2 syntax Python's re lacks (translated by vigilops.tsdb.re2) ---------------------
+    # --- RE2 syntax Python's re lacks ------------------------------------------------------
     Case("regex-unicode-class", {"a": "héllo"},
          [R(source_labels=["a"], regex=r"\p{L}+", target_label="b", replacement="letters")],
          {"a": "héllo", "b": "letters"}),
@@ -267,6 +267,21 @@ CASES = [
     Case("regex-repeated-group-name", {"a": "y"},
          [R(source_labels=["a"], regex="(?P<n>x)|(?P<n>y)", target_label="b", replacement="$2")],
          {"a": "y", "b": "y"}),
+    # Go's Expand takes the leftmost group of a name that took part in the match.
+    Case("regex-repeated-group-name-takes-the-one-that-matched", {"a": "y"},
+         [R(source_labels=["a"], regex="(?P<n>x)?(?P<n>y)", target_label="b", replacement="[$n]")],
+         {"a": "y", "b": "[y]"}),
+    Case("regex-digit-first-group-name", {"a": "xy"},
+         [R(source_labels=["a"], regex="(?P<1a>x)(y)", target_label="b", replacement="$1a/$2")],
+         {"a": "xy", "b": "x/y"}),
+    # Prometheus compiles only "^(?:" + regex + ")$", which is "^(?:x)|(q)$" here: it finds
+    # an "x" at the start (or a "q" at the end), and $1 is the (q) group.
+    Case("regex-valid-only-once-wrapped", {"a": "xyz"},
+         [R(source_labels=["a"], regex="x)|(q", target_label="b", replacement="hit$1")],
+         {"a": "xyz", "b": "hit"}),
+    # Linear-time matching: a backtracking engine never finishes this one.
+    Case("regex-catastrophic-pattern", {"a": "a" * 5000 + "c"},
+         [R(source_labels=["a"], regex="(a+)+b", action="drop")], {"a": "a" * 5000 + "c"}),
 ]
 
 # The labels Prometheus gives every static target before relabeling.
@@ -345,7 +360,7 @@ def test_labelmap_to_an_empty_name_sets_it() -> None:
 def test_expand_template_like_go(template: str, want: str) -> None:
     m = RelabelConfig(regex="(foo)-(?P<name>bar)").compiled.match("foo-bar")
     assert m is not None
-    assert expand_template(template, m) == want
+    assert m.expand(template) == want
 
 
 @pytest.mark.parametrize(
@@ -452,3 +467,14 @@ def test_relabel_same_as_prometheus(case: Case, prometheus_targets: dict[str, An
     assert len(active) + len(dropped) == 1, (active, dropped)
     theirs = active[0]["labels"] if active else None
     assert _our_target(case, job) == theirs
+
+
+def test_a_catastrophic_regex_cannot_stall_relabeling() -> None:
+    """Under a backtracking engine this would never finish (and would hang the scrape loop)."""
+    value = "a" * 5000 + "c"
+    keep = [RelabelConfig(source_labels=["a"], regex="(a+)+b", action="keep")]
+    assert relabel({"a": value}, keep) is None
+    replace = [RelabelConfig(source_labels=["a"], regex="(x+x+)+y|(a+)+b", target_label="b")]
+    assert relabel({"a": value}, replace) == Labels({"a": value})
+    labeldrop = [RelabelConfig(regex="(a+)+b", action="labeldrop")]
+    assert relabel({value: "1"}, labeldrop) == Labels({value: "1"})

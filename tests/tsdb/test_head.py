@@ -330,3 +330,16 @@ def test_registry_duplicate_check_agrees_with_unique(refs: list[int]) -> None:
     assert reg.has_duplicates(arr) == (len(np.unique(arr)) != len(arr))
     # The scratch slots keep whatever the last call wrote: a second call is still exact.
     assert reg.has_duplicates(arr[::-1].copy()) == (len(np.unique(arr)) != len(arr))
+
+
+def test_a_catastrophic_regex_matcher_selects_without_stalling(db: DB) -> None:
+    """``{foo=~"(a+)+b"}`` over a long value: linear-time matching (a backtracking engine
+    would never return)."""
+    long_value = "a" * 5000 + "c"
+    labels = [Labels({"__name__": "m", "foo": long_value}), Labels({"__name__": "m", "foo": "aab"})]
+    app = db.appender()
+    app.append(app.refs(labels), T0, np.ones(2))
+    app.commit()
+    with db.querier(T0, T0) as q:
+        assert q.series([Matcher(MatchType.REGEX, "foo", "(a+)+b")]) == [labels[1]]
+        assert q.series([Matcher(MatchType.NOT_REGEX, "foo", "(a+)+b")]) == [labels[0]]
