@@ -17,28 +17,53 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import logging
+from collections.abc import Callable
 
 log = logging.getLogger("vigilops")
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+_M_MMAP_MAX = -4
 #: Fixing the threshold disables glibc's dynamic increase (32 MiB is its largest value).
 MMAP_THRESHOLD_BYTES = 32 << 20
 TRIM_THRESHOLD_BYTES = 64 << 20
 
 
-def tune_malloc() -> bool:
-    """Pin glibc's mmap and trim thresholds; False (and nothing done) on another libc."""
+def _mallopt() -> Callable[[int, int], int] | None:
     name = ctypes.util.find_library("c")
     if not name:
-        return False
+        return None
     try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(name).mallopt
     except (OSError, AttributeError):
-        return False
+        return None
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
+    typed: Callable[[int, int], int] = mallopt
+    return typed
+
+
+def tune_malloc_for_batch() -> bool:
+    """For a short batch command that works on arrays of hundreds of megabytes (the
+    backfill importer): every allocation from the heap and none returned before exit.
+
+    By default each array above 32 MiB gets fresh pages from the kernel, which zeroes them:
+    half of an import's CPU time went to zeroing pages of temporaries just freed. Kept in
+    the heap, they are reused instead; peak RSS stays about the same (measured: 26.6 instead
+    of 32.7 CPU-s for 61.6 M samples, 6.7 instead of 6.4 GiB peak). Not for the server,
+    whose memory must go back to the OS. False (nothing done) on another libc.
+    """
+    mallopt = _mallopt()
+    if mallopt is None:
+        return False
+    return bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, 2**31 - 1))
+
+
+def tune_malloc() -> bool:
+    """Pin glibc's mmap and trim thresholds; False (and nothing done) on another libc."""
+    mallopt = _mallopt()
+    if mallopt is None:
+        return False
     ok = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)) and bool(
         mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
     )

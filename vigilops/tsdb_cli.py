@@ -36,7 +36,10 @@ def _import(args: argparse.Namespace) -> int:
     from vigilops.tsdb.errors import InputParseError
     from vigilops.tsdb.importer import import_openmetrics
 
+    from vigilops.malloc_tuning import tune_malloc_for_batch
+
     block_ms = parse_duration_ms(args.max_block_duration)
+    tune_malloc_for_batch()
     t0 = time.process_time()
     source: BinaryIO
     try:
