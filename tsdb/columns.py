@@ -70,6 +70,27 @@ def sort_dedup(refs: I64, ts: I64, vals: F64) -> SampleColumns:
     return SampleColumns(r[keep], t[keep], v[keep])
 
 
+def _strictly_ordered_loop(refs: I64, ts: I64, out: npt.NDArray[np.bool_]) -> None:
+    out[0] = True
+    for i in range(1, len(refs)):
+        if refs[i] < refs[i - 1] or (refs[i] == refs[i - 1] and ts[i] <= ts[i - 1]):
+            out[0] = False
+            return
+
+
+_strictly_ordered = compile_loop(_strictly_ordered_loop)
+
+
+def strictly_ordered(refs: I64, ts: I64) -> bool:
+    """Whether (refs, ts) pairs strictly increase: sorted by series then time, no two
+    samples of a series at one time. One pass that stops at the first violation."""
+    out = np.ones(1, dtype=np.bool_)
+    _strictly_ordered(
+        np.ascontiguousarray(refs, dtype=np.int64), np.ascontiguousarray(ts, dtype=np.int64), out
+    )
+    return bool(out[0])
+
+
 def ranges(starts: I64, lengths: I64) -> I64:
     """Concatenation of arange(s, s + n) for every (s, n), without a Python loop."""
     total = int(lengths.sum())

@@ -10,7 +10,14 @@ import numpy as np
 
 from .api import SelectHints, SeriesData
 from .block.reader import BlockReader
-from .columns import Part, SampleColumns, clip_part, concat_time_ordered, sort_dedup
+from .columns import (
+    Part,
+    SampleColumns,
+    clip_part,
+    concat_time_ordered,
+    sort_dedup,
+    strictly_ordered,
+)
 from .errors import CorruptionError
 from .model import MIN_TIME, Labels, Matcher
 from .postings import Postings, postings_for_matchers
@@ -129,7 +136,7 @@ class DBQuerier:
                     merged_parts.append((ranks[np.searchsorted(local, ids)], counts, ts, vs))
         merged = concat_time_ordered(merged_parts)
         r, t = merged.refs, merged.timestamps
-        if len(sources) > 1 and not ((r[1:] != r[:-1]) | (t[1:] > t[:-1])).all():
+        if len(sources) > 1 and not strictly_ordered(r, t):
             # Overlapping sources (blocks not compacted yet): the later source wins.
             merged = sort_dedup(r, t, merged.values)
         if not len(merged):

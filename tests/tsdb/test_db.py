@@ -7,6 +7,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vigilops.tsdb.db import DB, DBOptions
 from vigilops.tsdb.errors import TSDBError
@@ -252,3 +254,13 @@ def test_block_corrupted_while_running_is_skipped_and_quarantined(db_path: str) 
         assert bad.ulid not in {b.ulid for b in db.block_list()}
         assert os.path.isdir(os.path.join(db_path, QUARANTINE_DIR, bad.ulid))
         assert db.metrics.corrupted_blocks._value.get() == 1
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(-3, 3)), max_size=12))
+def test_strictly_ordered_agrees_with_the_pairwise_definition(pairs: list[tuple[int, int]]) -> None:
+    from vigilops.tsdb.columns import strictly_ordered
+
+    refs = np.array([r for r, _ in pairs], dtype=np.int64)
+    ts = np.array([t for _, t in pairs], dtype=np.int64)
+    want = all(pairs[i] < pairs[i + 1] for i in range(len(pairs) - 1))
+    assert strictly_ordered(refs, ts) is want
