@@ -70,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         db = DB.open(path)
         try:
+            # The server compiles (or loads) its compiled loops at start: start-up cost,
+            # not per-series memory, so it happens before the baseline.
+            from vigilops.tsdb.compiled import warm_up
+
+            warm_up()
             rss0 = _rss()
             if args.tracemalloc:
                 tracemalloc.start(8)

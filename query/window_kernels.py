@@ -2,8 +2,8 @@
 
 Whole-array numpy work costs one pass over memory per operation; finding every window's
 samples and extrapolating a rate took some thirty such passes over the (series x steps)
-grid. These loops do each in one pass, compiled by numba (`vigilops.tsdb.compiled`);
-`warm_up` compiles them, or loads them from numba's cache, ahead of the first query.
+grid. These loops do each in one pass, compiled by numba (`vigilops.tsdb.compiled`, whose
+`warm_up` compiles them, or loads them from numba's cache, ahead of the first query).
 
 The arithmetic is Prometheus 2.42's, in the same order and in IEEE double precision (no
 fast-math), so results are bit-identical to the reference numpy implementations the tests
@@ -53,7 +53,11 @@ def _window_bounds_loop(
             hi[s, j] = b
 
 
-_window_bounds = compile_loop(_window_bounds_loop)
+_window_bounds = compile_loop(
+    _window_bounds_loop,
+    lambda: (np.zeros(1, np.int64), np.zeros(1, np.int64), np.ones(1, np.int64),
+             np.zeros(1, np.int64), 0, np.zeros((1, 1), np.int64), np.zeros((1, 1), np.int64)),
+)
 
 
 def window_bounds(
@@ -148,7 +152,12 @@ def _extrapolated_rate_loop(
             out[s, j] = result * factor
 
 
-_extrapolated_rate = compile_loop(_extrapolated_rate_loop)
+_extrapolated_rate = compile_loop(
+    _extrapolated_rate_loop,
+    lambda: (np.arange(2, dtype=np.int64), np.ones(2), np.zeros((1, 1), np.int64),
+             np.full((1, 1), 2, np.int64), np.ones(1, np.int64), 1, 1.0, True, True,
+             np.zeros((1, 1)), np.zeros((1, 1), np.bool_)),
+)
 
 
 def extrapolated_rate_grid(
@@ -182,13 +191,3 @@ def extrapolated_rate_grid(
         present,
     )
     return out, present
-
-
-def warm_up() -> None:
-    """Compile (or load from the on-disk cache) every loop, so that the first query after a
-    start does not wait for it."""
-    ts = np.array([0, 15_000, 30_000], dtype=np.int64)
-    vs = np.array([1.0, 0.5, 2.0])
-    ends = np.array([3], dtype=np.int64)
-    lo, hi = window_bounds(ts, ends - 3, ends, np.array([30_000], dtype=np.int64), 60_000)
-    extrapolated_rate_grid(ts, vs, lo, hi, ts[-1:], 60_000, 60.0, True, True)

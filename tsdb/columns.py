@@ -78,7 +78,10 @@ def _strictly_ordered_loop(refs: I64, ts: I64, out: npt.NDArray[np.bool_]) -> No
             return
 
 
-_strictly_ordered = compile_loop(_strictly_ordered_loop)
+_strictly_ordered = compile_loop(
+    _strictly_ordered_loop,
+    lambda: (np.zeros(2, np.int64), np.arange(2, dtype=np.int64), np.ones(1, np.bool_)),
+)
 
 
 def strictly_ordered(refs: I64, ts: I64) -> bool:
@@ -157,7 +160,11 @@ def _copy_runs_loop(src_ts: I64, src_vs: U64, starts: I64, lengths: I64, ts: I64
 
 #: Copies the runs ``src[starts[r] : starts[r] + lengths[r]]`` one after the other (values
 #: as their bits): one pass, where an index array plus a gather took three.
-_copy_runs = compile_loop(_copy_runs_loop)
+_copy_runs = compile_loop(
+    _copy_runs_loop,
+    lambda: (np.zeros(1, np.int64), np.zeros(1, np.uint64), np.zeros(1, np.int64),
+             np.ones(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.uint64)),
+)
 
 
 def find_positions(frame_ids: I64, wanted: I64) -> tuple[I64, I64]:

@@ -8,6 +8,8 @@ Arrow string arrays element-wise and per list took three more passes and allocat
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
@@ -80,7 +82,18 @@ def _write_points_loop(
         ends[s] = p
 
 
-_write_points = compile_loop(_write_points_loop)
+def _readonly(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    a.flags.writeable = False
+    return a
+
+
+_write_points = compile_loop(
+    # Arrow's buffers are passed as read-only arrays (see `write_points`).
+    _write_points_loop,
+    lambda: (np.zeros(1, np.int64), _readonly(np.array([0, 1], np.int32)),
+             _readonly(np.array([48], np.uint8)), np.ones(1, np.int64),
+             np.zeros(64, np.uint8), np.zeros(1, np.int64)),
+)
 
 
 def write_points(ts: I64, value_texts: pa.StringArray, lengths: I64) -> list[bytes]:
@@ -92,11 +105,8 @@ def write_points(ts: I64, value_texts: pa.StringArray, lengths: I64) -> list[byt
     offsets = np.frombuffer(buffers[1], dtype=np.int32)[
         value_texts.offset : value_texts.offset + len(value_texts) + 1
     ]
-    data = (
-        np.frombuffer(buffers[2], dtype=np.uint8)
-        if buffers[2] is not None
-        else np.zeros(0, dtype=np.uint8)
-    )
+    data = np.frombuffer(buffers[2] if buffers[2] is not None else b"", dtype=np.uint8)
+    offsets.flags.writeable = data.flags.writeable = False  # one compiled variant
     points = len(ts)
     size = points * (_MAX_TS_TEXT + 6) + int(offsets[-1] - offsets[0]) + 2 * len(lengths)
     out = np.empty(size, dtype=np.uint8)

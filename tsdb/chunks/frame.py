@@ -495,7 +495,8 @@ class _Body:
 
 
 def _planes_or_empty(planes: U8 | None, n: int) -> U8:
-    return np.zeros((0, n), dtype=np.uint8) if planes is None else planes
+    """`planes`, or no planes (width 0) read-only like real ones: one compiled variant."""
+    return np.frombuffer(b"", dtype=np.uint8).reshape(0, n) if planes is None else planes
 
 
 def _read_body(body: memoryview) -> _Body:
