@@ -3,8 +3,10 @@
 Each measurement runs in a fresh interpreter (`bench.memory_probe`) so nothing this
 process allocated before muddies the figure: resident set after creating N series and
 appending 240 scrapes, minus the resident set just before, divided by N. The probe pins
-glibc's allocator thresholds the way `vigilops server` does at start (the figure is the
-server's); one run with glibc's defaults is reported beside it. A run with tracemalloc
+glibc's allocator thresholds the way `vigilops server` does at start, lets the background
+sealer finish between scrapes (15 s always leave it the time) and hands freed heap pages
+back once a simulated minute, as the server's maintenance loop does (the figure is the
+server's); one run with glibc's defaults and no trimming is reported beside it. A run with tracemalloc
 reports the Python-heap share and where it goes (tracemalloc's own overhead makes that
 run's resident set meaningless, so it is not used).
 """

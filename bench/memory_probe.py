@@ -5,6 +5,10 @@ The values are generated before the baseline is taken and kept alive to the end,
 difference holds only what the database keeps: label sets, series registry, postings,
 samples, WAL buffers. The label sets are built after the baseline (the head keeps them,
 as it keeps a scrape's), and this process drops its own references to them.
+
+The appends are paced like a server's: after each, the background sealer is given the
+time to finish (15 s between scrapes always do), and with `--tune-malloc` freed heap pages
+are handed back once a simulated minute, as `vigilops server` does.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import tracemalloc
 
 import psutil
@@ -26,20 +31,27 @@ from vigilops.tsdb.db import DB
 from .synth import Fleet
 
 
+#: `vigilops server` calls malloc_trim(0) this often (vigilops/server.py, maintenance loop).
+SERVER_TRIM_INTERVAL_S = 60.0
+
+
 def _rss() -> int:
     gc.collect()
     return int(psutil.Process().memory_info().rss)
 
 
+def _trim() -> bool:
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
 def _rss_after_trim() -> int:
     """Resident set after asking glibc to hand freed heap pages back (diagnostic: how
     much of the figure is freed-but-kept allocator memory). -1 without glibc."""
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.malloc_trim(0)
-    except (OSError, AttributeError):
-        return -1
-    return _rss()
+    return _rss() if _trim() else -1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
             from vigilops.tsdb.compiled import warm_up
 
             warm_up()
+            if tuned:  # the periodic trims below must not return memory freed before this
+                _trim()
             rss0 = _rss()
             if args.tracemalloc:
                 tracemalloc.start(8)
@@ -87,10 +101,19 @@ def main(argv: list[str] | None = None) -> int:
             traced1 = tracemalloc.get_traced_memory()[0] if args.tracemalloc else 0
             appended = 0
             checkpoints = []
+            trim_every = max(1, round(SERVER_TRIM_INTERVAL_S / args.step))
             for k, (t, row) in enumerate(zip(ts, rows), 1):
                 a = db.appender()
                 a.append(refs, t, row)
                 appended += a.commit().appended
+                # A server's 15 s between scrapes leave the background sealer time to turn
+                # a detached log into a frame; back-to-back appends would outrun it and
+                # measure a backlog no server has. Wait for it, as the interval would.
+                while db.head.store.pending:
+                    time.sleep(0.001)
+                # ... and `vigilops server` hands freed heap pages back once a minute.
+                if tuned and k % trim_every == 0:
+                    _trim()
                 if k % max(1, args.scrapes // 4) == 0 and k != args.scrapes:
                     checkpoints.append({"scrapes": k, "rss_delta_bytes": _rss() - rss0})
             rss2 = _rss()
