@@ -144,9 +144,9 @@ class SampleStore:
         #: Logs detached by `detach_log`, oldest first, until their frame is published.
         self.pending: list[LogPart] = []
         self._cap = 4096
-        self._refs = np.zeros(self._cap, dtype=np.int64)
-        self._ts = np.zeros(self._cap, dtype=np.int64)
-        self._vals = np.zeros(self._cap, dtype=np.float64)
+        self._refs = np.empty(self._cap, dtype=np.int64)
+        self._ts = np.empty(self._cap, dtype=np.int64)
+        self._vals = np.empty(self._cap, dtype=np.float64)
         self._len = 0
         self.mint = MAX_TIME
         self.maxt = MIN_TIME
@@ -194,9 +194,9 @@ class SampleStore:
         n = self._len
         part = LogPart(self._refs[:n], self._ts[:n], self._vals[:n])
         self.pending.append(part)
-        self._refs = np.zeros(self._cap, dtype=np.int64)
-        self._ts = np.zeros(self._cap, dtype=np.int64)
-        self._vals = np.zeros(self._cap, dtype=np.float64)
+        self._refs = np.empty(self._cap, dtype=np.int64)
+        self._ts = np.empty(self._cap, dtype=np.int64)
+        self._vals = np.empty(self._cap, dtype=np.float64)
         self._len = 0
         return part
 
@@ -288,9 +288,9 @@ class SampleStore:
         taken.append(sort_dedup(log.refs[old], log.timestamps[old], log.values[old]))
         rest = log.select(~old)
         self.frames = kept
-        self._refs = np.zeros(self._cap, dtype=np.int64)
-        self._ts = np.zeros(self._cap, dtype=np.int64)
-        self._vals = np.zeros(self._cap, dtype=np.float64)
+        self._refs = np.empty(self._cap, dtype=np.int64)
+        self._ts = np.empty(self._cap, dtype=np.int64)
+        self._vals = np.empty(self._cap, dtype=np.float64)
         self._len = 0
         self.add(rest.refs, rest.timestamps, rest.values)
         self._recompute_bounds()
@@ -311,6 +311,7 @@ class SampleStore:
 
 
 def _grow(a: _A, cap: int, used: int) -> _A:
-    out = np.zeros(cap, dtype=a.dtype)
+    # Uninitialised: only [:used] is ever read, and pages are touched only as the log fills.
+    out = np.empty(cap, dtype=a.dtype)
     out[:used] = a[:used]
     return out  # type: ignore[return-value]  # same dtype as `a`
