@@ -4,7 +4,7 @@
 The handlers read and validate the form, parse the expression, run the engine in the default
 executor (with the request's `timeout`) and map its errors (`QueryError.kind`) to the API's
 ``errorType``. `encode_result` turns a `Result` into the ``data`` object, formatting all
-sample values and timestamps of a result at once (`promjson.format_values`, `series_points`).
+sample values and timestamps of a result at once (`promjson.format_values`, `matrix_result`).
 `/format_query` answers `vigilops.query.printer.prettify`.
 """
 
@@ -48,7 +48,7 @@ from .promjson import (
     format_json_seconds,
     format_timestamp,
     format_values,
-    series_points,
+    matrix_result,
 )
 
 if TYPE_CHECKING:
@@ -202,12 +202,9 @@ def encode_result(value: Result) -> dict[str, Any]:
             ],
         }
     if isinstance(value, Matrix):
-        texts = series_points(value.timestamps, value.values)
-        result = [
-            {"metric": _metric(ls), "values": orjson.Fragment(text)}
-            for ls, text in zip(value.labels, texts, strict=True)
-        ]
-        return {"resultType": "matrix", "result": result}
+        metrics = [orjson.dumps(_metric(ls)) for ls in value.labels]
+        result = matrix_result(metrics, value.timestamps, value.values)
+        return {"resultType": "matrix", "result": orjson.Fragment(result)}
     if isinstance(value, ScalarResult):
         # promql.Scalar's MarshalJSON: the value always in 'f' format.
         frag = f'[{format_json_seconds(value.t)},"{format_float(value.value, "f")}"]'

@@ -1,9 +1,10 @@
-"""Writing the ``values`` arrays of a matrix, ``[[<t>,"<v>"],…]``, in one compiled pass.
+"""Writing a matrix's ``result`` array as JSON in one compiled pass.
 
 The value texts come from `promjson` (Arrow's shortest round-trip digits with Go's
-notation fixed up); this pass formats the timestamps (`MarshalTimestamp`: whole seconds,
-or seconds with three decimals) and lays out every point of every series, where joining
-Arrow string arrays element-wise and per list took three more passes and allocations.
+notation fixed up) and each series' ``metric`` object from orjson; this pass formats the
+timestamps (`MarshalTimestamp`: whole seconds, or seconds with three decimals) and lays out
+every series and point into one buffer, where joining Arrow string arrays element-wise and
+per list, then one JSON fragment per series, took several more passes and copies.
 """
 
 from __future__ import annotations
@@ -23,16 +24,40 @@ U8 = npt.NDArray[np.uint8]
 #: Bytes of the longest timestamp text: "-9223372036854775.808".
 _MAX_TS_TEXT = 21
 _OPEN, _CLOSE, _COMMA, _QUOTE, _DOT, _MINUS, _ZERO = 91, 93, 44, 34, 46, 45, 48
+_CLOSE_OBJECT = 125
+_METRIC_KEY = np.frombuffer(b'{"metric":', dtype=np.uint8)
+_VALUES_KEY = np.frombuffer(b',"values":', dtype=np.uint8)
 
 
-def _write_points_loop(
-    ts: I64, val_offsets: I32, val_data: U8, lengths: I64, out: U8, ends: I64
+def _write_matrix_loop(
+    metric_offsets: I64,
+    metric_data: U8,
+    ts: I64,
+    val_offsets: I32,
+    val_data: U8,
+    lengths: I64,
+    out: U8,
+    used: I64,
 ) -> None:
     digits = np.empty(24, dtype=np.uint8)
     ten, hundred, ten_3 = np.uint64(10), np.uint64(100), np.uint64(1000)
     p = 0
     i = 0
+    out[p] = _OPEN
+    p += 1
     for s in range(len(lengths)):
+        if s:
+            out[p] = _COMMA
+            p += 1
+        for b in range(len(_METRIC_KEY)):
+            out[p + b] = _METRIC_KEY[b]
+        p += len(_METRIC_KEY)
+        for b in range(metric_offsets[s], metric_offsets[s + 1]):
+            out[p] = metric_data[b]
+            p += 1
+        for b in range(len(_VALUES_KEY)):
+            out[p + b] = _VALUES_KEY[b]
+        p += len(_VALUES_KEY)
         out[p] = _OPEN
         p += 1
         for k in range(lengths[s]):
@@ -78,8 +103,11 @@ def _write_points_loop(
             p += 2
             i += 1
         out[p] = _CLOSE
-        p += 1
-        ends[s] = p
+        out[p + 1] = _CLOSE_OBJECT
+        p += 2
+    out[p] = _CLOSE
+    p += 1
+    used[0] = p
 
 
 def _readonly(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -87,38 +115,44 @@ def _readonly(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
     return a
 
 
-_write_points = compile_loop(
-    # Arrow's buffers are passed as read-only arrays (see `write_points`).
-    _write_points_loop,
-    lambda: (np.zeros(1, np.int64), _readonly(np.array([0, 1], np.int32)),
+_write_matrix = compile_loop(
+    # Arrow's buffers are passed as read-only arrays (see `write_matrix`).
+    _write_matrix_loop,
+    lambda: (np.array([0, 2], np.int64), _readonly(np.array([123, 125], np.uint8)),
+             np.zeros(1, np.int64), _readonly(np.array([0, 1], np.int32)),
              _readonly(np.array([48], np.uint8)), np.ones(1, np.int64),
              np.zeros(64, np.uint8), np.zeros(1, np.int64)),
 )
 
 
-def write_points(ts: I64, value_texts: pa.StringArray, lengths: I64) -> list[bytes]:
-    """Series ``j``'s ``values`` array as JSON text, for series laid out back to back
-    (``lengths[j]`` points each; `ts` in milliseconds; `value_texts` one per point)."""
-    if value_texts.null_count:
+def _string_buffers(texts: pa.StringArray) -> tuple[I32, U8]:
+    """The offsets (one per element, plus the end) and bytes of an Arrow string array."""
+    if texts.null_count:
         raise ValueError("a point has no value text")
-    buffers = value_texts.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=np.int32)[
-        value_texts.offset : value_texts.offset + len(value_texts) + 1
-    ]
+    buffers = texts.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int32)[texts.offset : texts.offset + len(texts) + 1]
     data = np.frombuffer(buffers[2] if buffers[2] is not None else b"", dtype=np.uint8)
     offsets.flags.writeable = data.flags.writeable = False  # one compiled variant
-    points = len(ts)
-    size = points * (_MAX_TS_TEXT + 6) + int(offsets[-1] - offsets[0]) + 2 * len(lengths)
-    out = np.empty(size, dtype=np.uint8)
-    ends = np.empty(len(lengths), dtype=np.int64)
-    _write_points(
-        np.ascontiguousarray(ts, dtype=np.int64),
-        np.ascontiguousarray(offsets),
-        data,
-        np.ascontiguousarray(lengths, dtype=np.int64),
-        out,
-        ends,
+    return offsets, data
+
+
+def write_matrix(metrics: list[bytes], ts: I64, value_texts: pa.StringArray, lengths: I64) -> bytes:
+    """A matrix's ``result`` array, ``[{"metric":…,"values":[[<t>,"<v>"],…]},…]``, as JSON:
+    series ``j`` has the JSON object `metrics[j]` and the next ``lengths[j]`` points
+    (`ts` in milliseconds, `value_texts` one per point)."""
+    val_offsets, val_data = _string_buffers(value_texts)
+    metric_offsets = np.zeros(len(metrics) + 1, dtype=np.int64)
+    np.cumsum([len(m) for m in metrics], out=metric_offsets[1:])
+    metric_data = np.frombuffer(b"".join(metrics), dtype=np.uint8)
+    size = (
+        len(ts) * (_MAX_TS_TEXT + 6) + int(val_offsets[-1] - val_offsets[0])
+        + int(metric_offsets[-1]) + len(metrics) * (len(_METRIC_KEY) + len(_VALUES_KEY) + 4) + 2
     )
-    starts = np.concatenate(([0], ends[:-1])).tolist()
-    body = out.data
-    return [bytes(body[a:b]) for a, b in zip(starts, ends.tolist(), strict=True)]
+    out = np.empty(size, dtype=np.uint8)
+    used = np.zeros(1, dtype=np.int64)
+    _write_matrix(
+        metric_offsets, metric_data, np.ascontiguousarray(ts, dtype=np.int64),
+        np.ascontiguousarray(val_offsets), val_data,
+        np.ascontiguousarray(lengths, dtype=np.int64), out, used,
+    )
+    return out[: int(used[0])].tobytes()

@@ -13,7 +13,10 @@ samples of a query result.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 from typing import Any
 
@@ -25,7 +28,7 @@ import pyarrow.compute as pc
 from aiohttp import web
 
 from vigilops.query.gomath import go_format_f, go_format_g
-from vigilops.query.api.points_json import write_points
+from vigilops.query.api.points_json import write_matrix
 
 
 class ErrorType(str, Enum):
@@ -108,6 +111,29 @@ def point(ms: int, v: float) -> orjson.Fragment:
     return orjson.Fragment(f'[{format_timestamp(ms)},"{format_value(v)}"]'.encode())
 
 
+#: Values formatted per thread when a result is large enough to split (Arrow's kernels
+#: release the GIL, so a big matrix formats on all cores).
+_PARALLEL_CHUNK = 1 << 18
+_format_pool: ThreadPoolExecutor | None = None
+_format_pool_lock = threading.Lock()
+
+
+def _value_texts_parallel(values: npt.NDArray[np.float64]) -> pa.StringArray:
+    """`_value_texts`, in pieces on a small thread pool when there are many values."""
+    global _format_pool
+    cores = os.cpu_count() or 1
+    if len(values) < 2 * _PARALLEL_CHUNK or cores < 2:
+        return _value_texts(values)
+    with _format_pool_lock:
+        if _format_pool is None:
+            _format_pool = ThreadPoolExecutor(min(cores, 4), thread_name_prefix="json-values")
+    pieces = max(2, min(cores, len(values) // _PARALLEL_CHUNK))
+    bounds = np.linspace(0, len(values), pieces + 1).astype(np.int64).tolist()
+    parts = list(_format_pool.map(_value_texts, [values[a:b] for a, b in zip(bounds, bounds[1:])]))
+    out: pa.StringArray = pa.concat_arrays(parts)
+    return out
+
+
 def _value_texts(values: npt.NDArray[np.float64]) -> pa.StringArray:
     """`format_value` of every element, as an Arrow string array.
 
@@ -167,16 +193,20 @@ def points(ts: npt.NDArray[np.int64], vs: npt.NDArray[np.float64]) -> list[str]:
     return out
 
 
-def series_points(
-    timestamps: Sequence[npt.NDArray[np.int64]], values: Sequence[npt.NDArray[np.float64]]
-) -> list[bytes]:
-    """The ``values`` array of each series of a matrix, ``[[<t>,"<v>"],…]``, as JSON text:
-    all values formatted by a few Arrow kernels, then every point laid out in one compiled
-    pass (`vigilops.query.api.points_json`)."""
-    if not timestamps:
-        return []
+def matrix_result(
+    metrics: list[bytes],
+    timestamps: Sequence[npt.NDArray[np.int64]],
+    values: Sequence[npt.NDArray[np.float64]],
+) -> bytes:
+    """A matrix's ``result`` array as JSON: series ``j`` is ``{"metric":<metrics[j]>,
+    "values":[[<t>,"<v>"],…]}``. All values are formatted by a few Arrow kernels (on
+    several threads when there are many), then everything is laid out in one compiled pass
+    (`vigilops.query.api.points_json`)."""
+    if not metrics:
+        return b"[]"
     lengths = np.fromiter((len(t) for t in timestamps), dtype=np.int64, count=len(timestamps))
-    return write_points(np.concatenate(timestamps), _value_texts(np.concatenate(values)), lengths)
+    texts = _value_texts_parallel(np.concatenate(values))
+    return write_matrix(metrics, np.concatenate(timestamps), texts, lengths)
 
 
 # ---- envelope ----------------------------------------------------------------------------

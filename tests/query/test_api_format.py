@@ -202,21 +202,50 @@ def test_duration_ms_truncates() -> None:
     assert math.isclose(params.duration_ms(params.parse_duration_ns("1.5")), 1500)
 
 
-def test_series_points_match_point_by_point_formatting() -> None:
+def _matrix_by_points(metrics: list[bytes], ts: list, vs: list) -> bytes:  # type: ignore[type-arg]
+    from vigilops.query.api.promjson import points
+
+    return ("[" + ",".join(
+        '{"metric":' + m.decode() + ',"values":[' + ",".join(points(t, v)) + "]}"
+        for m, t, v in zip(metrics, ts, vs)
+    ) + "]").encode()
+
+
+def test_matrix_result_matches_point_by_point_formatting() -> None:
     import numpy as np
+    import orjson
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from vigilops.query.api.promjson import points, series_points
+    from vigilops.query.api.promjson import matrix_result
 
     stamps = st.integers(-(2**53), 2**53) | st.integers(-5_000, 5_000).map(lambda x: x * 1000)
 
     @settings(max_examples=200, deadline=None)
-    @given(st.lists(st.lists(st.tuples(stamps, st.floats(width=64)), max_size=6), max_size=5))
-    def check(series: list[list[tuple[int, float]]]) -> None:
+    @given(st.lists(st.lists(st.tuples(stamps, st.floats(width=64)), max_size=6), max_size=5),
+           st.lists(st.text(max_size=4), min_size=5, max_size=5))
+    def check(series: list[list[tuple[int, float]]], names: list[str]) -> None:
         ts = [np.array([t for t, _ in s], dtype=np.int64) for s in series]
         vs = [np.array([v for _, v in s], dtype=np.float64) for s in series]
-        want = [("[" + ",".join(points(t, v)) + "]").encode() for t, v in zip(ts, vs)]
-        assert series_points(ts, vs) == want
+        metrics = [orjson.dumps({"job": n}) for n in names[: len(series)]]
+        got = matrix_result(metrics, ts, vs)
+        assert got == _matrix_by_points(metrics, ts, vs)
+        if series:
+            orjson.loads(got)
 
     check()
+
+
+def test_large_matrices_format_in_parallel_pieces_identically() -> None:
+    import numpy as np
+
+    from vigilops.query.api import promjson
+
+    rng = np.random.default_rng(7)
+    n = 2 * promjson._PARALLEL_CHUNK + 12_345
+    values = np.concatenate([rng.random(n // 2) * 1e3, np.round(rng.normal(0, 1e6, n - n // 2))])
+    values[::997] = np.nan
+    values[5::1009] = 1e-9
+    parallel = promjson._value_texts_parallel(values).to_pylist()
+    assert parallel == promjson._value_texts(values).to_pylist()
+    assert len(parallel) == n
