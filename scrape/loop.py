@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import aiohttp
 import numpy as np
 import numpy.typing as npt
 
@@ -33,7 +32,7 @@ from vigilops.tsdb.errors import RejectReason
 from vigilops.tsdb.model import STALE_NAN, Labels, valid_label_name
 
 from .cache import DROPPED, ScrapeCache
-from .http_client import ScrapeError, fetch
+from .http_client import ScrapeClients, ScrapeError
 from .labels_merge import merge_target_labels, report_labels
 from .metrics import ScrapeMetrics
 from .relabel import relabel
@@ -94,14 +93,15 @@ class ScrapeLoop:
         target: Target,
         cfg: ScrapeConfig,
         storage: Appendable,
-        session: aiohttp.ClientSession,
+        clients: ScrapeClients,
         metrics: ScrapeMetrics,
         jitter_seed: int = 0,
     ) -> None:
         self.target = target
         self.cfg = cfg
         self.storage = storage
-        self.session = session
+        #: The target's HTTP client (its keep-alive connection); closed by `stop`.
+        self.client = clients.target(target.url, target.timeout_ms)
         self.metrics = metrics
         self.jitter_seed = jitter_seed
         self.status = ScrapeStatus()
@@ -130,6 +130,7 @@ class ScrapeLoop:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        await self.client.close()
         if write_staleness and self._last_scrape_ms:
             self.stale_task = asyncio.create_task(
                 self._end_of_run_staleness(), name=f"stale {self.target.url}"
@@ -185,9 +186,7 @@ class ScrapeLoop:
         staged: Staged | None = None
         app = self.storage.appender()
         try:
-            body, content_type = await fetch(
-                self.session, self.target.url, self.target.timeout_ms, self.cfg.body_size_limit
-            )
+            body, content_type = await self.client.get()
             total, added, series_added, staged = self._append(app, body, content_type, scrape_ms)
         except (ScrapeError, ScrapeParseError) as exc:
             error = str(exc)

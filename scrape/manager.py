@@ -22,7 +22,7 @@ from .discovery.file import FileDiscoverer
 from .discovery.http import HTTPDiscoverer
 from .discovery.metrics import SDMetrics
 from .discovery.static import StaticDiscoverer
-from .http_client import new_session
+from .http_client import ScrapeClients
 from .loop import ScrapeLoop
 from .metrics import ScrapeMetrics
 from .targets import DroppedTarget, Target, build_targets
@@ -59,7 +59,7 @@ class ScrapePool:
         self.storage = storage
         self.metrics = metrics
         self.jitter_seed = jitter_seed
-        self.session = new_session(cfg)
+        self.clients = ScrapeClients(cfg)
         self.loops: dict[tuple[object, ...], ScrapeLoop] = {}
         self.dropped: list[DroppedTarget] = []
         self._groups: dict[int, Sequence[TargetGroup]] = {}
@@ -127,7 +127,7 @@ class ScrapePool:
         stops = [loop.stop(write_staleness=True) for loop in gone]
         for key, target in wanted.items():
             if key not in self.loops:
-                loop = ScrapeLoop(target, self.cfg, self.storage, self.session, self.metrics, self.jitter_seed)
+                loop = ScrapeLoop(target, self.cfg, self.storage, self.clients, self.metrics, self.jitter_seed)
                 self.loops[key] = loop
                 loop.start()
             else:
@@ -157,7 +157,7 @@ class ScrapePool:
             for task in list(self._stale_tasks):
                 task.cancel()
             await asyncio.gather(*self._stale_tasks, return_exceptions=True)
-        await self.session.close()
+        await self.clients.close()
 
     async def reconfigure(self, cfg: ScrapeConfig) -> None:
         """Apply a changed config of the same job: restart discovery; restart loops only
@@ -169,8 +169,8 @@ class ScrapePool:
             old = list(self.loops.values())
             self.loops = {}
             await asyncio.gather(*(l.stop(write_staleness=False) for l in old))
-            await self.session.close()
-            self.session = new_session(cfg)
+            await self.clients.close()
+            self.clients = ScrapeClients(cfg)
             # The next sync creates new loops with the new settings.
         self._groups = {}
         self.start_discovery()

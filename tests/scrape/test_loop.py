@@ -14,7 +14,7 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from vigilops.scrape.config import parse_config
-from vigilops.scrape.http_client import new_session
+from vigilops.scrape.http_client import ScrapeClients
 from vigilops.scrape.loop import ScrapeLoop
 from vigilops.scrape.metrics import ScrapeMetrics
 from vigilops.scrape.targets import build_targets
@@ -80,7 +80,7 @@ scrape_configs:
 """
     ).scrape_configs[0]
     targets, _ = build_targets([TargetGroup("0", ({"__address__": address},), {"env": "prod"})], cfg)
-    return ScrapeLoop(targets[0], cfg, db, new_session(cfg), ScrapeMetrics(None))
+    return ScrapeLoop(targets[0], cfg, db, ScrapeClients(cfg), ScrapeMetrics(None))
 
 
 def series(db: DB, name: str) -> dict[Labels, tuple[list[int], np.ndarray]]:
@@ -104,7 +104,7 @@ async def test_scrape_stores_samples_with_target_labels_and_report_series(export
     try:
         await loop.scrape_and_report(T0)
     finally:
-        await loop.session.close()
+        await loop.client.close()
     got = series(db, "http_requests_total")
     assert set(got) == {
         Labels({"__name__": "http_requests_total", "code": c, "instance": address, "job": "test", "env": "prod"})
@@ -145,7 +145,7 @@ async def test_vanished_series_and_failed_scrapes_get_stale_markers(exporter, db
         assert only(db, "a")[1][-1] == 2.0
         assert len(only(db, "b")[0]) == 2  # no second stale marker for b
     finally:
-        await loop.session.close()
+        await loop.client.close()
 
 
 async def test_malformed_payload_fails_the_whole_scrape(exporter, db: DB) -> None:  # type: ignore[no-untyped-def]
@@ -155,7 +155,7 @@ async def test_malformed_payload_fails_the_whole_scrape(exporter, db: DB) -> Non
     try:
         await loop.scrape_and_report(T0)
     finally:
-        await loop.session.close()
+        await loop.client.close()
     assert series(db, "good") == {}
     assert only(db, "up")[1].tolist() == [0.0]
     assert "line 2" in loop.status.last_error
@@ -169,7 +169,7 @@ async def test_openmetrics_payload_with_explicit_timestamps(exporter, db: DB) ->
     try:
         await loop.scrape_and_report(T0)
     finally:
-        await loop.session.close()
+        await loop.client.close()
     assert only(db, "c_total")[0] == [T0 - 9_500]
     assert only(db, "d")[0] == [T0]
 
@@ -181,7 +181,7 @@ async def test_sample_limit_fails_the_scrape_atomically(exporter, db: DB) -> Non
     try:
         await loop.scrape_and_report(T0)
     finally:
-        await loop.session.close()
+        await loop.client.close()
     assert series(db, "a") == {}
     assert loop.status.last_error == "sample limit exceeded"
     assert only(db, "up")[1].tolist() == [0.0]
@@ -210,7 +210,7 @@ async def test_metric_relabeling_and_label_conflicts(exporter, db: DB) -> None: 
         (labels,) = series(db, "kept")
         assert labels.get("job") == "theirs" and labels.get("exported_job") == ""
     finally:
-        await loop.session.close()
+        await loop.client.close()
 
 
 async def test_steady_state_reuses_refs(exporter, db: DB) -> None:  # type: ignore[no-untyped-def]
@@ -221,7 +221,7 @@ async def test_steady_state_reuses_refs(exporter, db: DB) -> None:  # type: igno
         for k in range(5):
             await loop.scrape_and_report(T0 + k * STEP)
     finally:
-        await loop.session.close()
+        await loop.client.close()
     assert only(db, "scrape_series_added")[1].tolist() == [100.0, 0, 0, 0, 0]
     assert len(series(db, "m")) == 100
     assert all(len(ts) == 5 for ts, _ in series(db, "m").values())
@@ -241,7 +241,7 @@ scrape_configs:
     ).scrape_configs[0]
     targets, _ = build_targets([TargetGroup("0", ({"__address__": address},), {})], cfg)
     registry = CollectorRegistry()
-    loop = ScrapeLoop(targets[0], cfg, db, new_session(cfg), ScrapeMetrics(registry))
+    loop = ScrapeLoop(targets[0], cfg, db, ScrapeClients(cfg), ScrapeMetrics(registry))
     task = asyncio.create_task(loop.run())
     try:
         await asyncio.sleep(0.5)
@@ -253,7 +253,7 @@ scrape_configs:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-        await loop.session.close()
+        await loop.client.close()
     scrapes = registry.get_sample_value("vigilops_target_scrape_lateness_seconds_count", {"job": "test"})
     missed = registry.get_sample_value("vigilops_target_scrape_ticks_missed_total", {"job": "test"})
     assert scrapes is not None and scrapes >= 4

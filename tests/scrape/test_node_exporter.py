@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from vigilops.scrape import loop as loop_module
 from vigilops.scrape.config import parse_config
 from vigilops.scrape.discovery import TargetGroup
-from vigilops.scrape.http_client import new_session
+from vigilops.scrape.http_client import ScrapeClients, TargetClient
 from vigilops.scrape.loop import ScrapeLoop
 from vigilops.scrape.metrics import ScrapeMetrics
 from vigilops.scrape.targets import build_targets
@@ -30,25 +29,25 @@ async def test_every_node_exporter_series_is_stored_with_its_value(tmp_path, mon
     with process(exporter, str(tmp_path / "node_exporter.log")) as proc:
         wait_for(lambda: get(f"http://127.0.0.1:{port}/metrics"), "node_exporter", proc=proc)
         served: list[bytes] = []
-        real_fetch = loop_module.fetch
+        real_get = TargetClient.get
 
-        async def recording_fetch(*args, **kwargs):  # type: ignore[no-untyped-def]
-            body, content_type = await real_fetch(*args, **kwargs)
+        async def recording_get(self: TargetClient) -> tuple[bytes, str]:
+            body, content_type = await real_get(self)
             served.append(body)
             return body, content_type
 
-        monkeypatch.setattr(loop_module, "fetch", recording_fetch)
+        monkeypatch.setattr(TargetClient, "get", recording_get)
         address = f"127.0.0.1:{port}"
         cfg = parse_config(
             f"scrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['{address}']\n"
         ).scrape_configs[0]
         targets, _ = build_targets([TargetGroup("0", ({"__address__": address},), {})], cfg)
         with DB.open(str(tmp_path / "data")) as db:
-            loop = ScrapeLoop(targets[0], cfg, db, new_session(cfg), ScrapeMetrics(None))
+            loop = ScrapeLoop(targets[0], cfg, db, ScrapeClients(cfg), ScrapeMetrics(None))
             try:
                 await loop.scrape_and_report(T0)
             finally:
-                await loop.session.close()
+                await loop.client.close()
             assert loop.status.health == "up", loop.status.last_error
             with db.querier(MIN_TIME, MAX_TIME) as q:
                 stored = {
