@@ -232,8 +232,11 @@ def cmd_dataset(args: argparse.Namespace) -> D:
 def cmd_disk(args: argparse.Namespace, workdir: str) -> D:
     ds = get_dataset(args)
     res: D = {"run": run_info().to_dict(), "dataset": ds.to_dict()}
-    res["disk"] = run_disk(ds, workdir, parse_systems(args.systems), args.keep)
+    systems = parse_systems(args.systems)
+    res["disk"] = run_disk(ds, workdir, systems, args.keep)
     print("\n" + summary_table(res) + "\n\n" + disk_detail(res))
+    if not args.no_md and (args.md or (is_reference(ds) and len(systems) == len(SYSTEM_KEYS))):
+        merge_section(args, res, "disk")
     return res
 
 
@@ -250,6 +253,9 @@ def cmd_memory(args: argparse.Namespace, workdir: str) -> D:
     if mem:
         res["memory"] = mem
         print("\n" + memory_detail(res))
+        reference = (args.series, args.scrapes) == (10_700, 240)
+        if not args.no_md and (args.md or reference):
+            merge_section(args, res, "memory")
     return res
 
 
@@ -282,6 +288,12 @@ def merge_section(args: argparse.Namespace, res: D, key: str) -> None:
             merged = json.load(f)
     merged.setdefault("run", res["run"])
     merged[key] = res[key]
+    if key != "scrape":  # the scrape section records its own run and command
+        merged.setdefault("separate_runs", {})[key] = {
+            "date_utc": res["run"].get("date_utc", "?"),
+            "vigilops_commit": res["run"].get("vigilops_commit", "?"),
+            "command": "python -m bench " + shlex.join(sys.argv[1:]),
+        }
     write_json(args.results, merged)
     md = args.md or BENCHMARKS_MD
     update_markdown(merged, md, MD_HEADER)
@@ -374,6 +386,14 @@ def cmd_report(args: argparse.Namespace) -> None:
         print(f"updated {md}")
 
 
+def add_results_args(p: argparse.ArgumentParser, what: str, reference: str) -> None:
+    p.add_argument("--results", metavar="PATH", default=DEFAULT_ALL_JSON,
+                   help=f"results of `all` to put the {what} figures into before redrawing BENCHMARKS.md")
+    p.add_argument("--md", metavar="PATH", help="Markdown file to update (default: BENCHMARKS.md, "
+                   f"only for {reference})")
+    p.add_argument("--no-md", action="store_true", help="do not touch any Markdown or results file")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -391,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("disk", help="bytes per sample and backfill cost, side by side with the peers")
     add_dataset_args(p)
     p.add_argument("--systems", default=",".join(SYSTEM_KEYS), help="comma-separated subset of %(default)s")
+    add_results_args(p, "disk and backfill", "the reference dataset and all systems")
     common(p)
 
     p = sub.add_parser("ingest", help="batch append throughput into the head")
@@ -403,6 +424,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--series", type=int, default=10_700, help="default: the reference dataset's 20 x 535")
     p.add_argument("--scrapes", type=int, default=240, help="15 s scrapes (240 = 1 h)")
     p.add_argument("--repeats", type=int, default=3)
+    add_results_args(p, "memory", "the reference shape")
     common(p)
 
     p = sub.add_parser("read", help="read-back speed through the Querier")
@@ -435,11 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_dataset_args(p)
     p.add_argument("--systems", default=",".join(SYSTEM_KEYS), help="comma-separated subset of %(default)s")
     p.add_argument("--repeats", type=int, default=10, help="timed requests per query (default %(default)s)")
-    p.add_argument("--results", metavar="PATH", default=DEFAULT_ALL_JSON,
-                   help="results of `all` to put the query figures into before redrawing BENCHMARKS.md")
-    p.add_argument("--md", metavar="PATH", help="Markdown file to update (default: BENCHMARKS.md, "
-                   "only for the reference dataset)")
-    p.add_argument("--no-md", action="store_true", help="do not touch any Markdown or results file")
+    add_results_args(p, "query", "the reference dataset")
     common(p)
 
     p = sub.add_parser("all", help="everything, one run; rewrites the figures in BENCHMARKS.md")

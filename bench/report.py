@@ -467,6 +467,10 @@ def run_block(res: D) -> str:
         srun = sc.get("run") or {}
         lines.append(f"- Scrape ingest figures: a separate run, `{sc['command']}` "
                      f"({srun.get('date_utc', '?')}, VigilOps commit {srun.get('vigilops_commit', '?')})")
+    names = {"disk": "Disk and backfill", "memory": "Head memory", "query": "Dashboard query"}
+    for key, sep in (res.get("separate_runs") or {}).items():
+        lines.append(f"- {names.get(key, key)} figures: a separate run, `{sep['command']}` "
+                     f"({sep['date_utc']}, VigilOps commit {sep['vigilops_commit']})")
     return "\n".join(lines)
 
 
