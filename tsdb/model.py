@@ -99,6 +99,15 @@ class Labels(tuple[str, ...]):
         return dict(self.pairs())
 
     def without(self, *names: str) -> Labels:
+        if len(names) == 1:  # the common case (dropping __name__): one C-level scan, slices
+            try:
+                i = self.index(names[0])
+                while i & 1:  # a value equal to the name, not the name
+                    i = self.index(names[0], i + 1)
+            except ValueError:
+                return self
+            # The strings come from a Labels: already interned.
+            return tuple.__new__(Labels, self[:i] + self[i + 2 :])
         drop = set(names)
         return Labels.from_flat(
             s for i in range(0, len(self), 2) if self[i] not in drop for s in self[i : i + 2]

@@ -186,7 +186,7 @@ async def format_query(request: web.Request, form: Form) -> HandlerResult:
 
 # ---- result encoding -----------------------------------------------------------------------
 def _metric(ls: Labels) -> dict[str, str]:
-    return dict(ls.pairs())
+    return dict(zip(ls[0::2], ls[1::2]))
 
 
 def encode_result(value: Result) -> dict[str, Any]:

@@ -693,3 +693,14 @@ def test_get_finds_names_never_values(pairs: dict[str, str], name: str) -> None:
     ls = Labels(pairs)
     assert ls.get(name) == pairs.get(name, "")
     assert ls.get(name, "?") == (pairs[name] if pairs.get(name) else "?")
+
+
+@given(
+    st.dictionaries(st.sampled_from("abcdx"), st.sampled_from(["", "a", "b", "c", "x", "v"]), max_size=5),
+    st.lists(st.sampled_from("abcdx"), max_size=3),
+)
+def test_without_drops_names_never_values(pairs: dict[str, str], names: list[str]) -> None:
+    ls = Labels(pairs)
+    got = ls.without(*names)
+    assert got == Labels({n: v for n, v in pairs.items() if n not in names})
+    assert type(got) is Labels
