@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from aioserve import served
 
 from vigilops.scrape.config import Authorization, BasicAuth, ScrapeConfig, TLSConfig, parse_config
 from vigilops.scrape.http_client import ScrapeClients, ScrapeError, TargetClient, gunzip, timeout_header_value
@@ -214,19 +215,11 @@ async def test_chunked_body_from_aiohttp_and_gzip_from_aiohttp() -> None:
 
     app = web.Application()
     app.router.add_get("/metrics", streamed)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        async with clients() as pool:
-            assert await pool.target(f"http://127.0.0.1:{port}/metrics", 5_000).get() == (PAYLOAD, TEXT)
-            gz = pool.target(f"http://127.0.0.1:{port}/metrics?gzip=1", 5_000)
-            assert await gz.get() == (PAYLOAD, TEXT)
-            assert await gz.get() == (PAYLOAD, TEXT)
-    finally:
-        await runner.cleanup()
+    async with served(app) as port, clients() as pool:
+        assert await pool.target(f"http://127.0.0.1:{port}/metrics", 5_000).get() == (PAYLOAD, TEXT)
+        gz = pool.target(f"http://127.0.0.1:{port}/metrics?gzip=1", 5_000)
+        assert await gz.get() == (PAYLOAD, TEXT)
+        assert await gz.get() == (PAYLOAD, TEXT)
 
 
 async def test_gzip_body_is_decompressed_including_several_members() -> None:

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 import numpy as np
 import pytest
 from aiohttp import web
+from aioserve import served
 from prometheus_client import CollectorRegistry
 
 from vigilops.scrape.config import parse_config
@@ -49,15 +50,8 @@ async def exporter() -> AsyncIterator[tuple[Exporter, str]]:
     exp = Exporter()
     app = web.Application()
     app.router.add_get("/metrics", exp.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
+    async with served(app) as port:
         yield exp, f"127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
 
 
 @pytest.fixture

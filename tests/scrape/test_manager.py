@@ -4,10 +4,12 @@ targets, end-of-run staleness for targets that go away."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from aiohttp import web
+from aioserve import served
 
 from vigilops.scrape.config import parse_config
 from vigilops.scrape.manager import ScrapeManager
@@ -21,21 +23,13 @@ async def exporter_ports() -> AsyncIterator[list[int]]:
     async def handle(_: web.Request) -> web.Response:
         return web.Response(text="x 1\n", content_type="text/plain")
 
-    runners, ports = [], []
-    for _ in range(2):
-        app = web.Application()
-        app.router.add_get("/metrics", handle)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        ports.append(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
-        runners.append(runner)
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        ports = []
+        for _ in range(2):
+            app = web.Application()
+            app.router.add_get("/metrics", handle)
+            ports.append(await stack.enter_async_context(served(app)))
         yield ports
-    finally:
-        for r in runners:
-            await r.cleanup()
 
 
 @pytest.fixture
