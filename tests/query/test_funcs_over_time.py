@@ -19,12 +19,11 @@ from vigilops.query.values import (
     Scalar,
     Value,
     Vector,
-    Windows,
-    build_windows,
 )
-from vigilops.tsdb.model import STALE_NAN, Labels, is_stale
+from vigilops.tsdb.model import STALE_NAN, Labels
 
-Sample = tuple[int, float]
+from tests.query.windowcases import Sample, make_windows, same, window_of
+
 
 
 # ---- reference: one window at a time, plain Python floats -------------------------------------
@@ -172,21 +171,6 @@ REFERENCES: dict[str, tuple[Ref, tuple[float, ...]]] = {
 
 
 # ---- helpers ------------------------------------------------------------------------------------
-def make_windows(series: Sequence[Sequence[Sample]], times: Sequence[int], range_ms: int) -> Windows:
-    labels = [Labels({"__name__": "m", "i": str(i)}) for i in range(len(series))]
-    ts = [np.array([t for t, _ in s], dtype=np.int64) for s in series]
-    vs = [np.array([v for _, v in s], dtype=np.float64) for s in series]
-    return build_windows(labels, ts, vs, np.array(times, dtype=np.int64), range_ms)
-
-
-def window_of(samples: Sequence[Sample], t: int, range_ms: int) -> list[Sample]:
-    return [(ts, v) for ts, v in samples if t - range_ms <= ts <= t and not is_stale(v)]
-
-
-def same(a: float, b: float) -> bool:
-    return (math.isnan(a) and math.isnan(b)) or a == b
-
-
 def call(name: str, args: list[Value], times: Sequence[int]) -> Vector:
     out = IMPLEMENTATIONS[name](args, FunctionContext(np.array(times, dtype=np.int64)))
     assert isinstance(out, Vector)

@@ -12,10 +12,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from vigilops.query.funcs import IMPLEMENTATIONS
-from vigilops.query.values import FunctionContext, Vector, Windows, build_windows
-from vigilops.tsdb.model import STALE_NAN, Labels, is_stale
+from vigilops.query.values import FunctionContext, Vector
+from vigilops.tsdb.model import STALE_NAN, Labels
 
-Sample = tuple[int, float]
+from tests.query.windowcases import Sample, make_windows, same, window_of
+
 
 
 # ---- reference: one window at a time, plain Python floats -------------------------------------
@@ -81,21 +82,6 @@ REFERENCES = {
 
 
 # ---- helpers shared by the cases ----------------------------------------------------------------
-def make_windows(series: Sequence[Sequence[Sample]], times: Sequence[int], range_ms: int) -> Windows:
-    labels = [Labels({"__name__": "m", "i": str(i)}) for i in range(len(series))]
-    ts = [np.array([t for t, _ in s], dtype=np.int64) for s in series]
-    vs = [np.array([v for _, v in s], dtype=np.float64) for s in series]
-    return build_windows(labels, ts, vs, np.array(times, dtype=np.int64), range_ms)
-
-
-def window_of(samples: Sequence[Sample], t: int, range_ms: int) -> list[Sample]:
-    return [(ts, v) for ts, v in samples if t - range_ms <= ts <= t and not is_stale(v)]
-
-
-def same(a: float, b: float) -> bool:
-    return (math.isnan(a) and math.isnan(b)) or a == b
-
-
 def run(name: str, series: Sequence[Sequence[Sample]], times: Sequence[int], range_ms: int) -> Vector:
     out = IMPLEMENTATIONS[name]([make_windows(series, times, range_ms)], FunctionContext(np.array(times, dtype=np.int64)))
     assert isinstance(out, Vector)
