@@ -118,14 +118,17 @@ def run_ingest_all(workdir: str, series: int, hours: float, syncs: list[str]) ->
     return out
 
 
-def run_memory_step(workdir: str, series: int, scrapes: int, repeats: int) -> D | None:
-    from .memory import run_memory
+def run_memory_step(workdir: str, scales: tuple[int, ...], scrapes: int, repeats: int) -> D | None:
+    from .memory import run_memory_scales
 
-    step(f"memory: {series:,} series x {scrapes} scrapes, {repeats} runs + 1 untuned + 1 traced")
-    r = guarded("memory", lambda: run_memory(workdir, series, scrapes, repeats=repeats).to_dict())
+    step(f"memory: {', '.join(f'{n:,}' for n in scales)} series x {scrapes} scrapes, {repeats} runs each "
+         "+ 1 untuned + 1 traced at the first")
+    r = guarded("memory", lambda: run_memory_scales(workdir, scales, scrapes, repeats=repeats))
     if "error" in r:
         return None
-    print(f"   {r['bytes_per_series']:,.0f} B per series", flush=True)
+    for sc in r["scales"]:
+        print(f"   {sc['series']:,} series: {sc['bytes_per_series']:,.0f} B per series "
+              f"(peak {sc['peak_bytes_per_series']:,.0f} B)", flush=True)
     return r
 
 
@@ -249,11 +252,14 @@ def cmd_ingest(args: argparse.Namespace, workdir: str) -> D:
 
 def cmd_memory(args: argparse.Namespace, workdir: str) -> D:
     res: D = {"run": run_info().to_dict()}
-    mem = run_memory_step(workdir, args.series, args.scrapes, args.repeats)
+    from .memory import DEFAULT_SCALES
+
+    scales = tuple(int(x) for x in args.series.split(","))
+    mem = run_memory_step(workdir, scales, args.scrapes, args.repeats)
     if mem:
         res["memory"] = mem
         print("\n" + memory_detail(res))
-        reference = (args.series, args.scrapes) == (10_700, 240)
+        reference = (scales, args.scrapes) == (DEFAULT_SCALES, 240)
         if not args.no_md and (args.md or reference):
             merge_section(args, res, "memory")
     return res
@@ -341,7 +347,9 @@ def cmd_all(args: argparse.Namespace, workdir: str) -> D:
     ds = get_dataset(args)
     res: D = {"run": run_info().to_dict(), "dataset": ds.to_dict()}
     res["ingest"] = run_ingest_all(workdir, args.series, 2.0, ["commit", "never"])
-    mem = run_memory_step(workdir, ds.series, 240, 3)
+    from .memory import DEFAULT_SCALES
+
+    mem = run_memory_step(workdir, DEFAULT_SCALES, 240, 3)
     if mem:
         res["memory"] = mem
     res["read"] = []
@@ -421,7 +429,9 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
 
     p = sub.add_parser("memory", help="head memory per active series")
-    p.add_argument("--series", type=int, default=10_700, help="default: the reference dataset's 20 x 535")
+    p.add_argument("--series", default="107000,10700",
+                   help="comma-separated series counts, the headline first (default: 200 targets and the "
+                        "reference dataset's 20, x 535 series)")
     p.add_argument("--scrapes", type=int, default=240, help="15 s scrapes (240 = 1 h)")
     p.add_argument("--repeats", type=int, default=3)
     add_results_args(p, "memory", "the reference shape")

@@ -1,6 +1,10 @@
 """Head memory per active series after an hour of 15 s samples.
 
-Each measurement runs in a fresh interpreter (`bench.memory_probe`) so nothing this
+Measured at two scales: 107,000 series (200 node_exporter-like targets of 535 series, the
+scale of the peers' published figures and of `bench scrape`) and 10,700 (the reference
+dataset's 20 hosts), where the process's fixed costs weigh ten times more per series. The
+marginal cost between the two (extra RSS per extra series) is reported beside them. Each
+measurement runs in a fresh interpreter (`bench.memory_probe`) so nothing this
 process allocated before muddies the figure: resident set after creating N series and
 appending 240 scrapes, minus the resident set just before, divided by N. The probe pins
 glibc's allocator thresholds the way `vigilops server` does at start, lets the background
@@ -36,12 +40,19 @@ class MemoryResult:
     malloc_tuned: bool = False  # glibc thresholds pinned as `vigilops server` does
     untuned_bytes_per_series: float | None = None  # one run with glibc's defaults
     checkpoints: list[dict[str, int]] = field(default_factory=list)
+    #: Highest RSS over the hour, read after every scrape (the open log at its fullest,
+    #: transients of seals and merges not yet handed back), minus the baseline.
+    rss_peak_delta_bytes: int = 0
     traced_top: list[dict[str, object]] = field(default_factory=list)
     command: str = ""
 
     @property
     def bytes_per_series(self) -> float:
         return self.rss_delta_bytes / self.series
+
+    @property
+    def peak_bytes_per_series(self) -> float:
+        return self.rss_peak_delta_bytes / self.series
 
     @property
     def traced_bytes_per_series(self) -> float:
@@ -56,6 +67,7 @@ class MemoryResult:
     def to_dict(self) -> dict[str, object]:
         d = asdict(self)
         d["bytes_per_series"] = self.bytes_per_series
+        d["peak_bytes_per_series"] = self.peak_bytes_per_series
         d["traced_bytes_per_series"] = self.traced_bytes_per_series
         d["sample_bytes_per_sample"] = self.sample_bytes_per_sample
         return d
@@ -74,11 +86,36 @@ def _probe(series: int, scrapes: int, step_s: float, workdir: str, traced: bool,
     return data
 
 
+#: The headline scale first (200 targets x 535 series), then the reference dataset's.
+DEFAULT_SCALES = (107_000, 10_700)
+
+
+def run_memory_scales(
+    workdir: str, scales: tuple[int, ...] = DEFAULT_SCALES, scrapes: int = 240, repeats: int = 3
+) -> dict[str, object]:
+    """The first scale's full result, with every scale's figures under "scales" and the
+    marginal RSS per series between the largest and smallest scale."""
+    results = [run_memory(workdir, n, scrapes, repeats=repeats, diagnose=(i == 0)) for i, n in enumerate(scales)]
+    out = results[0].to_dict()
+    out["scales"] = [
+        {"series": r.series, "bytes_per_series": r.bytes_per_series, "peak_bytes_per_series": r.peak_bytes_per_series,
+         "runs_bytes_per_series": r.runs_bytes_per_series}
+        for r in results
+    ]
+    if len(results) > 1:
+        big = max(results, key=lambda r: r.series)
+        small = min(results, key=lambda r: r.series)
+        if big.series > small.series:
+            out["marginal_bytes_per_series"] = (big.rss_delta_bytes - small.rss_delta_bytes) / (big.series - small.series)
+    return out
+
+
 def run_memory(
-    workdir: str, series: int = 10_700, scrapes: int = 240, step_s: float = 15.0, repeats: int = 3
+    workdir: str, series: int = DEFAULT_SCALES[0], scrapes: int = 240, step_s: float = 15.0, repeats: int = 3,
+    diagnose: bool = True,
 ) -> MemoryResult:
-    """`repeats` plain runs (the median one is reported: the allocator's state makes the
-    resident set vary by tens of percent between identical runs) and one traced run."""
+    """`repeats` plain runs (the median one is reported) and, with `diagnose`, one run with
+    glibc's defaults and one traced run."""
     os.makedirs(workdir, exist_ok=True)
     runs = [_probe(series, scrapes, step_s, workdir, traced=False) for _ in range(max(1, repeats))]
 
@@ -89,8 +126,8 @@ def run_memory(
 
     runs.sort(key=delta)
     plain = runs[len(runs) // 2]
-    untuned = _probe(series, scrapes, step_s, workdir, traced=False, tuned=False)
-    traced = _probe(series, scrapes, step_s, workdir, traced=True)
+    untuned = _probe(series, scrapes, step_s, workdir, traced=False, tuned=False) if diagnose else None
+    traced = _probe(series, scrapes, step_s, workdir, traced=True) if diagnose else {}
 
     def num(d: dict[str, object], key: str) -> int:
         v = d[key]
@@ -110,13 +147,14 @@ def run_memory(
         step_s=step_s,
         rss_delta_bytes=num(plain, "rss_after_samples_bytes") - base,
         rss_series_only_bytes=num(plain, "rss_after_series_bytes") - base,
-        traced_bytes=num(traced, "traced_after_samples_bytes"),
-        traced_series_only_bytes=num(traced, "traced_after_series_bytes"),
+        traced_bytes=num(traced, "traced_after_samples_bytes") if traced else 0,
+        traced_series_only_bytes=num(traced, "traced_after_series_bytes") if traced else 0,
         runs_bytes_per_series=[delta(r) / series for r in runs],
         trimmed_bytes_per_series=(trimmed - base) / series if trimmed >= 0 else None,
         malloc_tuned=bool(plain.get("malloc_tuned")),
-        untuned_bytes_per_series=delta(untuned) / series,
+        untuned_bytes_per_series=delta(untuned) / series if untuned else None,
         checkpoints=checkpoints,
+        rss_peak_delta_bytes=num(plain, "rss_peak_bytes") - base,
         traced_top=top,
         command=f"python -m bench.memory_probe --series {series} --scrapes {scrapes} --tune-malloc "
         "[--tracemalloc]",

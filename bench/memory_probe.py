@@ -100,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
             rss1 = _rss()
             traced1 = tracemalloc.get_traced_memory()[0] if args.tracemalloc else 0
             appended = 0
+            peak = rss1
+            proc = psutil.Process()
             checkpoints = []
             trim_every = max(1, round(SERVER_TRIM_INTERVAL_S / args.step))
             for k, (t, row) in enumerate(zip(ts, rows), 1):
@@ -112,11 +114,15 @@ def main(argv: list[str] | None = None) -> int:
                 while db.head.store.pending:
                     time.sleep(0.001)
                 # ... and `vigilops server` hands freed heap pages back once a minute.
+                # The highest point of the hour (the open log at its fullest just before a
+                # seal, freed pages not yet handed back): read after every scrape.
+                peak = max(peak, int(proc.memory_info().rss))
                 if tuned and k % trim_every == 0:
                     _trim()
                 if k % max(1, args.scrapes // 4) == 0 and k != args.scrapes:
                     checkpoints.append({"scrapes": k, "rss_delta_bytes": _rss() - rss0})
             rss2 = _rss()
+            peak = max(peak, rss2)
             rss3 = _rss_after_trim()
             result: dict[str, object] = {
                 "series": args.series,
@@ -128,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                 "rss_after_series_bytes": rss1,
                 "rss_after_samples_bytes": rss2,
                 "rss_after_malloc_trim_bytes": rss3,
+                "rss_peak_bytes": peak,
                 "checkpoints": checkpoints,
             }
             if args.tracemalloc:

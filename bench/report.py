@@ -339,7 +339,8 @@ def summary_table(res: D) -> str:
                          "—", "—", "", "", "≥ 3 M/s" if sync == "commit" else ""])
     mem = res.get("memory")
     if mem:
-        rows.append(["Head memory per active series (1 h of 15 s samples)", f"{mem['bytes_per_series']:,.0f} B",
+        rows.append([f"Head memory per active series (1 h of 15 s samples, {mem['series']:,} series)",
+                     f"{mem['bytes_per_series']:,.0f} B",
                      PUBLISHED_MEMORY["Prometheus"] + " ¹", PUBLISHED_MEMORY["VictoriaMetrics"] + " ¹",
                      "", "", "≤ 1 KB"])
     for source in ("blocks", "head"):
@@ -411,10 +412,21 @@ def memory_detail(res: D) -> str:
         f"- {m['series']:,} series × {m['scrapes']} scrapes at {m['step_s']:g} s, fresh interpreter per run: "
         f"RSS delta per series **{m['bytes_per_series']:,.0f} B** (median of {len(runs)}: "
         + ", ".join(f"{x:,.0f}" for x in runs) + ")",
+    ]
+    for sc in m.get("scales") or []:
+        lines.append(f"  - at {sc['series']:,} series: {sc['bytes_per_series']:,.0f} B per series at the end of the "
+                     f"hour, highest during it (read after every scrape) {sc['peak_bytes_per_series']:,.0f} B")
+    if m.get("marginal_bytes_per_series") is not None:
+        lines.append(f"  - marginal cost between the scales (extra RSS ÷ extra series, fixed costs cancel): "
+                     f"{m['marginal_bytes_per_series']:,.0f} B per series")
+    lines += [
         f"- of which after creating the series, before any sample: {m['rss_series_only_bytes'] / m['series']:,.0f} B;"
         f" each sample then adds {m['sample_bytes_per_sample']:.2f} B",
     ]
-    if m.get("untuned_bytes_per_series") is not None:
+    if m.get("untuned_bytes_per_series") is not None and m.get("scales"):
+        lines.append(f"- allocator: glibc thresholds pinned and one arena, as `vigilops server` does; "
+                     f"with glibc's defaults instead: {m['untuned_bytes_per_series']:,.0f} B per series")
+    elif m.get("untuned_bytes_per_series") is not None:
         lines.append(f"- allocator: {'glibc thresholds pinned as `vigilops server` does' if m.get('malloc_tuned') else 'glibc defaults (tuning unavailable)'}; "
                      f"with glibc's defaults instead: {m['untuned_bytes_per_series']:,.0f} B per series")
     if trim is not None:

@@ -1,22 +1,22 @@
 """Where the head keeps its samples: an open log of recent samples plus sealed frames.
 
-New samples are copied into three growable columns (reference, timestamp, value) in arrival
-order: appending a scrape is a slice assignment. When the log holds about
+New samples are copied into the open log (`tsdb.head.log`: compact columns of reference,
+timestamp and value in fixed-size pages, arrival order): appending a scrape is a slice
+assignment. When the log holds about
 `seal_samples_per_series` samples per live series, it is *sealed*: sorted by (series,
 time) and encoded into one compressed frame (`tsdb.chunks.frame`) covering all series.
 Frames are merged like a binary counter: `FANOUT` frames of one level become one frame of
 the next, up to `MAX_LEVEL`, so memory per sample falls to that of a well-filled chunk
 while each sample is re-encoded only a few times.
 
-The store never modifies an array a snapshot may be reading: sealing and growing allocate
-new arrays, so a `StoreSnapshot` taken under the head's lock stays valid without copying.
+The store never modifies an array a snapshot may be reading: frames are immutable and log
+pages are only written past their fill mark, so a `StoreSnapshot` taken under the head's
+lock stays valid without copying.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -24,9 +24,9 @@ import numpy.typing as npt
 from ..chunks.frame import decode_frame, encode_frame
 from ..columns import SampleColumns, any_in_range, concat_columns, find_positions, sort_dedup
 from ..model import MAX_TIME, MIN_TIME
+from .log import LogPart, OpenLog
 
 I64 = npt.NDArray[np.int64]
-_A = TypeVar("_A", bound=npt.NDArray[Any])
 I32 = npt.NDArray[np.int32]
 F64 = npt.NDArray[np.float64]
 
@@ -68,22 +68,6 @@ def decode_columns(frame: HeadFrame) -> SampleColumns:
     return SampleColumns(np.repeat(frame.refs.astype(np.int64), d.counts), d.timestamps, d.values)
 
 
-@dataclass(frozen=True, eq=False)
-class LogPart:
-    """Samples in arrival order: the open log, or a detached log waiting to be sealed.
-
-    Compared by identity: the sealer publishes its frame only if the part it encoded is
-    still the one the store holds (a head cut may have replaced it meanwhile).
-    """
-
-    refs: I64
-    timestamps: I64
-    values: F64
-
-    def sorted(self) -> SampleColumns:
-        return sort_dedup(self.refs, self.timestamps, self.values)
-
-
 @dataclass(frozen=True)
 class StoreSnapshot:
     frames: tuple[HeadFrame, ...]
@@ -109,12 +93,10 @@ class StoreSnapshot:
             parts_t.append(d.timestamps)
             parts_v.append(d.values)
         for log in self.logs:
-            if len(log.refs):
-                lmask = np.isin(log.refs, wanted)
-                if lmask.any():
-                    parts_r.append(log.refs[lmask])
-                    parts_t.append(log.timestamps[lmask])
-                    parts_v.append(log.values[lmask])
+            for cols in log.select_refs(wanted):
+                parts_r.append(cols.refs)
+                parts_t.append(cols.timestamps)
+                parts_v.append(cols.values)
         if not parts_r:
             return SampleColumns.empty()
         r = np.concatenate(parts_r)
@@ -143,22 +125,18 @@ class SampleStore:
         self.frames: list[HeadFrame] = []
         #: Logs detached by `detach_log`, oldest first, until their frame is published.
         self.pending: list[LogPart] = []
-        self._cap = 4096
-        self._refs = np.empty(self._cap, dtype=np.int64)
-        self._ts = np.empty(self._cap, dtype=np.int64)
-        self._vals = np.empty(self._cap, dtype=np.float64)
-        self._len = 0
+        self._log = OpenLog()
         self.mint = MAX_TIME
         self.maxt = MIN_TIME
 
     @property
     def log_len(self) -> int:
-        return self._len
+        return len(self._log)
 
     def num_samples(self) -> int:
         return (
-            self._len
-            + sum(len(p.refs) for p in self.pending)
+            len(self._log)
+            + sum(len(p) for p in self.pending)
             + sum(f.samples for f in self.frames)
         )
 
@@ -167,37 +145,22 @@ class SampleStore:
 
     def add(self, refs: I64, ts: I64, vals: F64) -> None:
         """Append validated samples (arrays of equal length)."""
-        n = len(refs)
-        if not n:
+        if not len(refs):
             return
-        end = self._len + n
-        if end > self._cap:
-            cap = max(self._cap * 2, end)
-            self._refs = _grow(self._refs, cap, self._len)
-            self._ts = _grow(self._ts, cap, self._len)
-            self._vals = _grow(self._vals, cap, self._len)
-            self._cap = cap
-        self._refs[self._len : end] = refs
-        self._ts[self._len : end] = ts
-        self._vals[self._len : end] = vals
-        self._len = end
-        self.mint = min(self.mint, int(ts.min()))
-        self.maxt = max(self.maxt, int(ts.max()))
+        tmin, tmax = int(ts.min()), int(ts.max())
+        self._log.add(refs, ts, vals, tmin, tmax)
+        self.mint = min(self.mint, tmin)
+        self.maxt = max(self.maxt, tmax)
 
     def should_seal(self, live_series: int) -> bool:
-        return self._len >= max(4096, live_series * self.seal_samples_per_series)
+        return len(self._log) >= max(4096, live_series * self.seal_samples_per_series)
 
     def detach_log(self) -> LogPart | None:
         """Move the open log to `pending` (cheap: no copy) and start a new one."""
-        if not self._len:
+        if not len(self._log):
             return None
-        n = self._len
-        part = LogPart(self._refs[:n], self._ts[:n], self._vals[:n])
+        part = self._log.detach()
         self.pending.append(part)
-        self._refs = np.empty(self._cap, dtype=np.int64)
-        self._ts = np.empty(self._cap, dtype=np.int64)
-        self._vals = np.empty(self._cap, dtype=np.float64)
-        self._len = 0
         return part
 
     def publish_sealed(self, part: LogPart, frame: HeadFrame | None) -> bool:
@@ -251,8 +214,7 @@ class SampleStore:
             self.publish_merge(group, self.encode_merge(group))
 
     def snapshot(self) -> StoreSnapshot:
-        n = self._len
-        logs = (*self.pending, LogPart(self._refs[:n], self._ts[:n], self._vals[:n]))
+        logs = (*self.pending, self._log.view())
         return StoreSnapshot(tuple(self.frames), logs)
 
     def all_samples(self) -> SampleColumns:
@@ -277,41 +239,48 @@ class SampleStore:
                 kept.append(encode_columns(cols.select(~old), f.level, self.zstd_level))
         new_pending: list[LogPart] = []
         for part in self.pending:
-            old = part.timestamps < cut_t
-            taken.append(sort_dedup(part.refs[old], part.timestamps[old], part.values[old]))
+            cols = part.columns()
+            old = cols.timestamps < cut_t
+            taken.append(_sorted(cols.select(old)))
             if not old.all():
-                new_pending.append(LogPart(part.refs[~old], part.timestamps[~old], part.values[~old]))
+                new_pending.append(_log_of(cols.select(~old)))
         self.pending = new_pending
-        n = self._len
-        log = SampleColumns(self._refs[:n], self._ts[:n], self._vals[:n])
-        old = log.timestamps < cut_t
-        taken.append(sort_dedup(log.refs[old], log.timestamps[old], log.values[old]))
-        rest = log.select(~old)
+        cols = self._log.detach().columns()
+        old = cols.timestamps < cut_t
+        taken.append(_sorted(cols.select(old)))
         self.frames = kept
-        self._refs = np.empty(self._cap, dtype=np.int64)
-        self._ts = np.empty(self._cap, dtype=np.int64)
-        self._vals = np.empty(self._cap, dtype=np.float64)
-        self._len = 0
-        self.add(rest.refs, rest.timestamps, rest.values)
+        rest = cols.select(~old)
+        if len(rest):
+            self._log.add(
+                rest.refs,
+                rest.timestamps,
+                rest.values,
+                int(rest.timestamps.min()),
+                int(rest.timestamps.max()),
+            )
         self._recompute_bounds()
         return concat_columns(taken)
 
     def _recompute_bounds(self) -> None:
         mins = [f.mint for f in self.frames]
         maxs = [f.maxt for f in self.frames]
-        for p in self.pending:
-            if len(p.timestamps):
-                mins.append(int(p.timestamps.min()))
-                maxs.append(int(p.timestamps.max()))
-        if self._len:
-            mins.append(int(self._ts[: self._len].min()))
-            maxs.append(int(self._ts[: self._len].max()))
+        for part in (*self.pending, self._log.view()):
+            b = part.bounds()
+            if b is not None:
+                mins.append(b[0])
+                maxs.append(b[1])
         self.mint = min(mins) if mins else MAX_TIME
         self.maxt = max(maxs) if maxs else MIN_TIME
 
 
-def _grow(a: _A, cap: int, used: int) -> _A:
-    # Uninitialised: only [:used] is ever read, and pages are touched only as the log fills.
-    out = np.empty(cap, dtype=a.dtype)
-    out[:used] = a[:used]
-    return out  # type: ignore[return-value]  # same dtype as `a`
+def _sorted(cols: SampleColumns) -> SampleColumns:
+    return sort_dedup(cols.refs, cols.timestamps, cols.values)
+
+
+def _log_of(cols: SampleColumns) -> LogPart:
+    """A detached log holding `cols` (arrival order kept)."""
+    log = OpenLog()
+    if len(cols):
+        t = cols.timestamps
+        log.add(cols.refs, t, cols.values, int(t.min()), int(t.max()))
+    return log.detach()
