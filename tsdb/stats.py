@@ -107,7 +107,7 @@ def head_cardinality(db: DB, limit: int = 10) -> HeadCardinality:
         reg = head.registry
         out.num_series = head.num_series()
         out.min_time, out.max_time = head.mint, head.maxt
-        out.chunk_count = len(head.store.frames) + (1 if head.store.log_len else 0)
+        out.chunk_count = head.store.frame_count() + (1 if head.store.log_len else 0)
         for name in reg.label_names():
             values = list(reg.label_values_of(name))
             values_per_label[name] = len(values)

@@ -92,18 +92,19 @@ class HeadCheckpoint:
             records.append(
                 encode_record(SeriesRecord(self.refs[i : i + step], self.labels[i : i + step]))
             )
-        cols = self.samples.all_samples()
         step = 1 << 20
-        for i in range(0, len(cols), step):
-            records.append(
-                encode_record(
-                    SamplesRecord(
-                        cols.refs[i : i + step],
-                        cols.timestamps[i : i + step],
-                        cols.values[i : i + step],
+        # Shard by shard: the whole head is never decoded at once.
+        for cols in self.samples.by_shard():
+            for i in range(0, len(cols), step):
+                records.append(
+                    encode_record(
+                        SamplesRecord(
+                            cols.refs[i : i + step],
+                            cols.timestamps[i : i + step],
+                            cols.values[i : i + step],
+                        )
                     )
                 )
-            )
         for ref, spans in self.tombstones.items():
             records.append(
                 encode_record(
@@ -209,9 +210,9 @@ class Head:
                 part = store.pending[0] if store.pending else None
             if part is None:
                 break
-            frame = store.encode_part(part)
+            frames = store.encode_part(part)
             with self.lock:
-                store.publish_sealed(part, frame)
+                store.publish_sealed(part, frames)
         while True:
             with self.lock:
                 group = store.merge_candidates()

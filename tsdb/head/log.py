@@ -18,6 +18,7 @@ more than that is split until every piece fits.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,7 +61,8 @@ class LogPage:
     def columns(self) -> SampleColumns:
         return SampleColumns(self.refs.astype(np.int64), self.timestamps(), self.values)
 
-    def select(self, mask: npt.NDArray[np.bool_]) -> SampleColumns:
+    def select(self, mask: npt.NDArray[np.bool_] | npt.NDArray[np.intp]) -> SampleColumns:
+        """The samples at `mask` (a boolean mask or positions, in the order given)."""
         t = self.offsets[mask].astype(np.int64)
         t += self.base_t
         return SampleColumns(self.refs[mask].astype(np.int64), t, self.values[mask])
@@ -108,6 +110,33 @@ class LogPart:
                 if mask.any():
                     out.append(page.select(mask))
         return out
+
+    def by_shard(self, bits: int) -> Iterator[tuple[int, SampleColumns]]:
+        """The samples grouped by shard (`ref >> bits`), shards ascending, each group in
+        arrival order. Works page by page: beyond the groups themselves, the temporaries
+        are one page's sort order."""
+        pieces: dict[int, list[tuple[LogPage, npt.NDArray[np.intp]]]] = {}
+        for page in self.pages:
+            if not len(page):
+                continue
+            keys = page.refs >> bits
+            order = np.argsort(keys, kind="stable")
+            sorted_keys = keys[order]
+            cuts = np.flatnonzero(sorted_keys[1:] != sorted_keys[:-1]) + 1
+            starts = [0, *cuts.tolist()]
+            ends = [*cuts.tolist(), len(order)]
+            for a, b in zip(starts, ends):
+                pieces.setdefault(int(sorted_keys[a]), []).append((page, order[a:b]))
+        for shard in sorted(pieces):
+            cols = [page.select(idx) for page, idx in pieces.pop(shard)]
+            if len(cols) == 1:
+                yield shard, cols[0]
+            else:
+                yield shard, SampleColumns(
+                    np.concatenate([c.refs for c in cols]),
+                    np.concatenate([c.timestamps for c in cols]),
+                    np.concatenate([c.values for c in cols]),
+                )
 
     def bounds(self) -> tuple[int, int] | None:
         """(min t, max t) of the samples, None if there are none."""
