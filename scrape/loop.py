@@ -35,6 +35,7 @@ from .cache import DROPPED, ScrapeCache
 from .http_client import ScrapeClients, ScrapeError
 from .labels_merge import merge_target_labels, report_labels
 from .metrics import ScrapeMetrics
+from .payload_template import PayloadTemplate
 from .relabel import relabel
 from .textparse import MISSING_TIMESTAMP, MetricMetadata, ScrapeParseError, parse_scrape, parse_series_key
 
@@ -106,6 +107,7 @@ class ScrapeLoop:
         self.jitter_seed = jitter_seed
         self.status = ScrapeStatus()
         self.cache = ScrapeCache()
+        self.template = PayloadTemplate()
         self._report_refs: I64 | None = None
         #: Refs appended without explicit timestamps by the last successful scrape.
         self._prev_refs: I64 = np.zeros(0, dtype=np.int64)
@@ -256,7 +258,7 @@ class ScrapeLoop:
         """Parse a scrape and stage its staleness markers; return (scraped, post-relabel,
         series added) and the samples, which `_report` appends with the report series in
         one batch."""
-        parsed = parse_scrape(body, content_type, known_keys=self.cache.known())
+        parsed = parse_scrape(body, content_type, known_keys=self.cache.known(), template=self.template)
         self.status.metadata = parsed.metadata
         total = len(parsed.keys)
         refs, series_added = self.cache.resolve(parsed.keys, self._make_labels, app.refs)

@@ -63,6 +63,7 @@ from .exposition_grammar import (
     validate_key,
 )
 from .gofloat import NORMAL_NAN, go_quote_bytes
+from .payload_template import PayloadTemplate
 
 __all__ = [
     "ACCEPT_HEADER",
@@ -143,7 +144,12 @@ def _content_type_format(content_type: str) -> str:
     return "openmetrics" if media == "application/openmetrics-text" else "text"
 
 
-def parse_scrape(body: bytes, content_type: str, known_keys: Container[str] = ()) -> ParsedScrape:
+def parse_scrape(
+    body: bytes,
+    content_type: str,
+    known_keys: Container[str] = (),
+    template: PayloadTemplate | None = None,
+) -> ParsedScrape:
     """Parse one scraped payload in the format its Content-Type names.
 
     Raises `ScrapeParseError` (line and message of the first error) for any input that
@@ -152,9 +158,17 @@ def parse_scrape(body: bytes, content_type: str, known_keys: Container[str] = ()
     texts and not validated again; every other key is validated once per call. (A key
     trusted this way was validated in the format of the payload it came from; should a
     target switch formats, a text-only spelling such as a trailing comma stays accepted.)
-    Thread-safe.
+    With a `template` (one per target, `payload_template`), a payload shaped exactly like
+    the target's last bulk-parsed one is read without splitting it into lines; the keys
+    list of such results is shared with the previous one (read-only). Thread-safe for
+    distinct templates.
     """
     openmetrics = content_type_format(content_type) == "openmetrics"
+    fmt = "openmetrics" if openmetrics else "text"
+    if template is not None:
+        values = template.match(body, openmetrics, _go_floats)
+        if values is not None:
+            return ParsedScrape(template.keys, values, None, dict(template.metadata), fmt)
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
@@ -163,7 +177,10 @@ def parse_scrape(body: bytes, content_type: str, known_keys: Container[str] = ()
         if "\x00" not in text:
             fast = _parse_fast(text, openmetrics, known_keys)
             if fast is not None:
-                return fast
+                parsed, simple = fast
+                if simple and template is not None:
+                    template.remember(parsed.keys, parsed.metadata, openmetrics)
+                return parsed
     return _from_careful((parse_om if openmetrics else parse_text)(text), openmetrics)
 
 
@@ -185,8 +202,11 @@ def parse_series_key(key: str) -> Labels:
 # ---- fast path ------------------------------------------------------------------------
 
 
-def _parse_fast(text: str, openmetrics: bool, known: Container[str]) -> ParsedScrape | None:
-    """Parse a decoded, NUL-free payload in bulk; None if anything needs the exact parser."""
+def _parse_fast(
+    text: str, openmetrics: bool, known: Container[str]
+) -> tuple[ParsedScrape, bool] | None:
+    """Parse a decoded, NUL-free payload in bulk; None if anything needs the exact parser.
+    The flag says whether every sample line was ``KEY VALUE`` split at its last space."""
     if openmetrics:
         if text.endswith("# EOF\n"):
             text = text[:-6]
@@ -212,8 +232,9 @@ def _parse_fast(text: str, openmetrics: bool, known: Container[str]) -> ParsedSc
         return None
     fmt = "openmetrics" if openmetrics else "text"
     if not samples:
-        return ParsedScrape([], _EMPTY_F64.copy(), None, metadata, fmt)
+        return ParsedScrape([], _EMPTY_F64.copy(), None, metadata, fmt), True
     parsed: tuple[list[str], F64, I64 | None] | None = _samples_simple(samples, openmetrics, known)
+    simple = parsed is not None
     if parsed is None:
         parsed = _samples_stamped(samples, openmetrics, known)
     if parsed is None:
@@ -221,7 +242,7 @@ def _parse_fast(text: str, openmetrics: bool, known: Container[str]) -> ParsedSc
         if parsed is None:
             return None
     keys, values, timestamps = parsed
-    return ParsedScrape(keys, values, timestamps, metadata, fmt)
+    return ParsedScrape(keys, values, timestamps, metadata, fmt), simple
 
 
 def _metadata(comments: list[str], openmetrics: bool) -> dict[str, MetricMetadata] | None:
