@@ -186,10 +186,16 @@ class ScrapeLoop:
         total = added = series_added = 0
         error = ""
         staged: Staged | None = None
-        app = self.storage.appender()
         try:
             body, content_type = await self.client.get()
-            total, added, series_added, staged = self._append(app, body, content_type, scrape_ms)
+        except ScrapeError as exc:
+            error = str(exc)
+        # Opened once the body is here: the transaction then spans no await, so no other
+        # commit comes in between and the head need not validate its samples twice.
+        app = self.storage.appender()
+        try:
+            if not error:
+                total, added, series_added, staged = self._append(app, body, content_type, scrape_ms)
         except (ScrapeError, ScrapeParseError) as exc:
             error = str(exc)
         if error:

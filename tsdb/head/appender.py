@@ -9,8 +9,9 @@ import numpy as np
 import numpy.typing as npt
 
 from ..api import AppendResult
+from ..compiled import compile_loop
 from ..errors import ClosedError, RejectReason
-from ..model import Labels
+from ..model import MIN_TIME, Labels
 
 if TYPE_CHECKING:
     from .head import Batch, Head
@@ -20,21 +21,115 @@ F64 = npt.NDArray[np.float64]
 Mask = npt.NDArray[np.bool_]
 
 
-def _last_occurrence(refs: I64, scratch_size: int) -> Mask:
-    """Mask of the last occurrence of every reference in `refs`."""
-    pos = np.full(scratch_size, -1, dtype=np.int64) if scratch_size < 4 * len(refs) + 1024 else None
-    idx = np.arange(len(refs), dtype=np.int64)
-    if pos is not None:
-        pos[refs] = idx
-        last: Mask = pos[refs] == idx
-        return last
-    order = np.argsort(refs, kind="stable")
-    s = refs[order]
-    last = np.ones(len(s), dtype=bool)
-    last[:-1] = s[1:] != s[:-1]
-    out = np.zeros(len(refs), dtype=bool)
-    out[order[last]] = True
-    return out
+def _repeats_loop(refs: I64, out: Mask) -> None:
+    """out[0]: does some reference occur twice? Linear when `refs` ascend (a scrape's
+    usually do), else a sorted copy is scanned."""
+    out[0] = False
+    n = len(refs)
+    for i in range(1, n):
+        if refs[i] <= refs[i - 1]:
+            s = np.sort(refs)
+            for j in range(1, n):
+                if s[j] == s[j - 1]:
+                    out[0] = True
+                    return
+            return
+
+
+_repeats = compile_loop(_repeats_loop, lambda: (np.array([3, 1, 3], np.int64), np.zeros(1, np.bool_)))
+
+
+def _has_repeats(refs: I64) -> bool:
+    out = np.zeros(1, dtype=bool)
+    _repeats(refs, out)
+    return bool(out[0])
+
+
+#: Positions in the counts `_validate_loop` fills, in the order results list them.
+_REASONS = (
+    RejectReason.UNKNOWN_SERIES,
+    RejectReason.OUT_OF_BOUNDS,
+    RejectReason.DUPLICATE,
+    RejectReason.TOO_OLD,
+    RejectReason.OUT_OF_ORDER,
+)
+
+
+def _validate_loop(
+    refs: I64,
+    ts: I64,
+    bits: npt.NDArray[np.uint64],
+    alive: Mask,
+    next_ref: int,
+    last_t: I64,
+    last_v: npt.NDArray[np.uint64],
+    min_valid_t: int,
+    replay: bool,
+    window: int,
+    too_old_before: int,
+    keep: Mask,
+    counts: I64,
+) -> None:
+    """One pass over a batch: `keep[i]` says whether sample i may be appended, `counts`
+    how many were rejected for each of `_REASONS`. A sample is checked, in this order:
+    its series must be live; its time not before `min_valid_t` (during WAL replay that is
+    all: the log holds accepted samples); if the next sample is of the same series and
+    time, the next one wins (a conflict if the values differ); a sample at the series'
+    newest time is dropped (a conflict if the value differs); an older one is out of order,
+    or with an out-of-order window, too old only before `too_old_before`."""
+    n = len(refs)
+    for i in range(n):
+        keep[i] = False
+        r = refs[i]
+        # (The length checks only guard against arrays read while another thread grows
+        # the registry: the head revalidates at commit if anything changed.)
+        if r <= 0 or r >= next_ref or r >= len(alive) or r >= len(last_t) or not alive[r]:
+            counts[0] += 1
+            continue
+        t = ts[i]
+        if t < min_valid_t:
+            counts[1] += 1
+            continue
+        if replay:
+            keep[i] = True
+            continue
+        if i + 1 < n and refs[i + 1] == r and ts[i + 1] == t:
+            if bits[i + 1] != bits[i]:
+                counts[2] += 1
+            continue
+        lt = last_t[r]
+        if t == lt:
+            if bits[i] != last_v[r]:
+                counts[2] += 1
+            continue
+        if t < lt:
+            if window <= 0:
+                counts[4] += 1
+                continue
+            if t < too_old_before:
+                counts[3] += 1
+                continue
+        keep[i] = True
+
+
+_validate = compile_loop(
+    _validate_loop,
+    lambda: (
+        np.array([1, 1, 2], np.int64),
+        np.array([5, 5, 4], np.int64),
+        np.zeros(3, np.uint64),
+        np.ones(3, np.bool_),
+        3,
+        np.full(3, 4, np.int64),
+        np.zeros(3, np.uint64),
+        0,
+        False,
+        0,
+        0,
+        np.empty(3, np.bool_),
+        np.zeros(5, np.int64),
+    ),
+)
 
 
 def validate(
@@ -47,45 +142,18 @@ def validate(
     WAL replay only bounds and unknown series are checked: the log holds accepted samples.
     """
     reg = head.registry
+    window = head.options.out_of_order_window_ms
+    keep = np.empty(len(refs), dtype=bool)
+    counts = np.zeros(len(_REASONS), dtype=np.int64)
+    _validate(
+        refs, ts, values.view(np.uint64), reg.alive, reg.next_ref, reg.last_t, reg.last_v,
+        head.min_valid_t, replay, window, max(head.store.maxt - window, MIN_TIME) if window > 0 else 0,
+        keep, counts,
+    )
     result = AppendResult()
-    keep = reg.known(refs)
-    result.reject(RejectReason.UNKNOWN_SERIES, int((~keep).sum()))
-    oob = keep & (ts < head.min_valid_t)
-    result.reject(RejectReason.OUT_OF_BOUNDS, int(oob.sum()))
-    keep &= ~oob
-    if replay or not len(refs):
-        return keep, result
-    safe = np.where(keep, refs, 0)
-    last_t = reg.last_t[safe]
-    # Samples of one series within the batch: compare each with its predecessor.
-    prev_same = np.zeros(len(refs), dtype=bool)
-    prev_same[1:] = refs[1:] == refs[:-1]
-    same_t = np.zeros(len(refs), dtype=bool)
-    same_t[1:] = prev_same[1:] & (ts[1:] == ts[:-1])
-    if same_t.any():
-        # Duplicates inside the batch: keep the last, count a conflict if values differ.
-        bits = values.view(np.uint64)
-        conflict = np.zeros(len(refs), dtype=bool)
-        conflict[:-1] = same_t[1:] & (bits[1:] != bits[:-1])
-        dup_in_batch = np.zeros(len(refs), dtype=bool)
-        dup_in_batch[:-1] = same_t[1:]
-        result.reject(RejectReason.DUPLICATE, int((keep & conflict).sum()))
-        keep &= ~dup_in_batch
-    same = keep & (ts == last_t)
-    if same.any():
-        differs = same & (values.view(np.uint64) != reg.last_v[safe])
-        result.reject(RejectReason.DUPLICATE, int(differs.sum()))
-        keep &= ~same  # an identical re-send of the newest sample is ignored silently
-    older = keep & (ts < last_t)
-    if older.any():
-        window = head.options.out_of_order_window_ms
-        if window > 0:
-            too_old = older & (ts < head.store.maxt - window)
-            result.reject(RejectReason.TOO_OLD, int(too_old.sum()))
-            keep &= ~too_old
-        else:
-            result.reject(RejectReason.OUT_OF_ORDER, int(older.sum()))
-            keep &= ~older
+    if counts.any():
+        for reason, count in zip(_REASONS, counts.tolist()):
+            result.reject(reason, count)
     return keep, result
 
 
@@ -121,12 +189,10 @@ class HeadAppender:
         head = self._head
         if isinstance(t, (int, np.integer)):
             ts = np.full(len(r), int(t), dtype=np.int64)
-            if len(r) > 1:
-                last = _last_occurrence(r, head.registry.next_ref)
-                if not last.all():
-                    # Same series twice at one timestamp: order them so validate sees pairs.
-                    order = np.argsort(r, kind="stable")
-                    r, v = r[order], v[order]
+            if len(r) > 1 and _has_repeats(r):
+                # Same series twice at one timestamp: order them so validate sees pairs.
+                order = np.argsort(r, kind="stable")
+                r, v = r[order], v[order]
         else:
             ts = np.array(t, dtype=np.int64, copy=True).reshape(-1)
             if len(ts) != len(r):
