@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 import zstandard
 
+from ..compiled import compile_loop
 from ..errors import CorruptionError
 from ..model import Labels
 from .framing import (
@@ -211,9 +212,27 @@ def _put_col(out: list[bytes], col: I64) -> None:
     out.append(planes.T.tobytes())
 
 
+def _delta_planes_loop(col: I64, out: npt.NDArray[np.uint8]) -> None:
+    n = len(col)
+    prev = 0
+    for i in range(n):
+        d = col[i] - prev
+        prev = col[i]
+        for b in range(8):
+            out[b * n + i] = (d >> (8 * b)) & 0xFF
+
+
+_delta_planes = compile_loop(
+    _delta_planes_loop, lambda: (np.array([5, -3], np.int64), np.empty(16, np.uint8))
+)
+
+
 def _put_delta(out: list[bytes], col: I64) -> None:
-    """Append `col` delta-coded (first element as is; wrapping int64 arithmetic)."""
-    _put_col(out, np.diff(col, prepend=np.int64(0)))
+    """Append `col` delta-coded (first element as is; wrapping int64 arithmetic), as
+    `_put_col` lays out columns; one compiled pass (on every commit's record)."""
+    planes = np.empty(8 * len(col), dtype=np.uint8)
+    _delta_planes(np.ascontiguousarray(col, dtype=np.int64), planes)
+    out.append(planes.tobytes())
 
 
 def _get_planes(buf: memoryview, pos: int, n: int) -> tuple[npt.NDArray[np.uint8], int]:
