@@ -26,6 +26,11 @@ accepts it or raises with the first error's line and message. A bulk result is o
 returned when every line on its own is a valid sample, so it always equals the exact
 parser's (the tests check this on generated and damaged payloads).
 
+A scrape loop passes its target's `PayloadTemplate`: a payload whose bytes differ from the
+target's last bulk-parsed one only in the values is read by one compiled scan that
+compares its skeleton and reads the values (`payload_template`), without line strings or
+key lookups (about 50 µs for that payload instead of about 210).
+
 Measured on the node_exporter 1.5 payload (507 samples, 2-core VM, CPython 3.11): about
 0.45 µs per sample with the keys known (steady state; 0.55 as OpenMetrics, 0.7 with a
 timestamp on every line), about 5 µs per sample on a target's first scrape (validating
