@@ -36,7 +36,7 @@ def _import(args: argparse.Namespace) -> int:
     from vigilops.tsdb.errors import InputParseError
     from vigilops.tsdb.importer import import_openmetrics
 
-    from vigilops.malloc_tuning import tune_malloc_for_batch
+    from vigilops.malloc_tuning import trim, tune_malloc_for_batch
 
     block_ms = parse_duration_ms(args.max_block_duration)
     tune_malloc_for_batch()
@@ -62,6 +62,9 @@ def _import(args: argparse.Namespace) -> int:
         f"{len(blocks)} blocks in {args.data_dir} ({time.process_time() - t0:.1f} CPU-s)"
     )
     if args.compact:
+        # The import's freed heap was kept for its own reuse; hand it back before opening
+        # the database, so that compaction's reads do not add to the import's peak.
+        trim()
         return _compact(args)
     return 0
 

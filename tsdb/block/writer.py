@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -24,6 +24,7 @@ from .index import FRAME_DTYPE, FrameTable, write_index
 from .meta import BlockMeta, new_ulid
 
 I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
 
 HOUR_MS = 3_600_000
 
@@ -39,6 +40,9 @@ class BlockWriteOptions:
     zstd_level: int = 9
     #: Frames are encoded on this many threads (zstd and most numpy work release the GIL).
     threads: int = 2
+    #: Samples gathered and encoded at a time (whole frames, so a batch may exceed it by
+    #: one frame): 16 MiB of columns, and about 16 frames to share among the threads.
+    batch_samples: int = 1 << 20
 
 
 def fsync_dir(path: str) -> None:
@@ -71,21 +75,55 @@ def order_series(labels: Sequence[Labels], cols: SampleColumns) -> tuple[list[La
     )
 
 
+#: Reads the timestamps and values of the series ``keys[a:b]`` of a `BlockSlice`.
+SliceReader = Callable[[int, int], tuple[I64, F64]]
+
+
 @dataclass(frozen=True)
-class _FramePlan:
-    ids: I64  # series ids in the frame, ascending
-    counts: I64  # samples of each
-    index: I64  # positions of the frame's samples in the block's columns
+class BlockSlice:
+    """The samples of a block that fall in one frame slice (``t // frame_span_ms``),
+    handed to `write_block_slices` to be read a range of series at a time.
+
+    `keys` identify the series present in the slice, ascending, and must sort like the
+    series' label sets (a block numbers its series in label order); any integers do, for
+    example positions in a sorted label list. ``counts[i]`` is how many samples series
+    ``keys[i]`` has in the slice. ``read(a, b)`` returns the timestamps and values of the
+    series ``keys[a:b]`` in the slice, sorted by (series, t), one sample per (series, t);
+    the writer uses them only until its next call of `read`.
+    """
+
+    keys: I64
+    counts: I64
+    read: SliceReader
 
 
-def _frame_layout(cols: SampleColumns, num_series: int, opts: BlockWriteOptions) -> list[_FramePlan]:
-    """Cut the block into frames: per time slice, runs of consecutive series holding about
-    `target_frame_samples` samples. `cols` is sorted by (series id, t), ids 0..S-1."""
+def _frame_starts(counts: I64, target: int) -> I64:
+    """Cut a slice's series into frames: runs of consecutive series holding about `target`
+    samples. Returns the index of each frame's first series, plus the series count."""
+    group = (np.cumsum(counts) - counts) // target
+    cuts = np.flatnonzero(np.diff(group)) + 1
+    return np.concatenate(([0], cuts, [len(counts)])).astype(np.int64)
+
+
+def _column_slices(
+    cols: SampleColumns, num_series: int, opts: BlockWriteOptions
+) -> list[BlockSlice]:
+    """The slices of columns sorted by (series id, t) with ids 0..S-1, read from memory."""
     span = opts.frame_span_ms
     slice_no = cols.timestamps // span
     first_slice = int(slice_no.min())
     slice_no -= first_slice
     n_slices = int(slice_no.max()) + 1
+    ts_all, vals_all = cols.timestamps, cols.values
+    if n_slices == 1:
+        # Every series' samples are one run: a range of series is a range of samples.
+        keys, starts = cols.series_bounds()
+
+        def read_one(a: int, b: int) -> tuple[I64, F64]:
+            lo, hi = int(starts[a]), int(starts[b])
+            return ts_all[lo:hi], vals_all[lo:hi]
+
+        return [BlockSlice(keys, np.diff(starts), read_one)]
     counts = np.bincount(
         slice_no * num_series + cols.refs, minlength=n_slices * num_series
     ).reshape(n_slices, num_series)
@@ -94,19 +132,21 @@ def _frame_layout(cols: SampleColumns, num_series: int, opts: BlockWriteOptions)
     series_start = np.zeros(num_series, dtype=np.int64)
     np.cumsum(counts.sum(axis=0)[:-1], out=series_start[1:])
     run_start = series_start + np.cumsum(counts, axis=0) - counts
-    plans: list[_FramePlan] = []
-    target = opts.target_frame_samples
+    slices: list[BlockSlice] = []
     for k in range(n_slices):
         row = counts[k]
-        present = np.flatnonzero(row)
-        c = row[present]
-        group = (np.cumsum(c) - c) // target
-        bounds = np.flatnonzero(np.diff(group)) + 1
-        for ids, cnt in zip(np.split(present, bounds), np.split(c, bounds)):
-            ids64 = ids.astype(np.int64)
-            cnt64 = cnt.astype(np.int64)
-            plans.append(_FramePlan(ids64, cnt64, ranges(run_start[k, ids64], cnt64)))
-    return plans
+        present = np.flatnonzero(row).astype(np.int64)
+        if not len(present):
+            continue
+        c = row[present].astype(np.int64)
+        rs = run_start[k, present].astype(np.int64)
+
+        def read(a: int, b: int, c: I64 = c, rs: I64 = rs) -> tuple[I64, F64]:
+            idx = ranges(rs[a:b], c[a:b])
+            return ts_all[idx], vals_all[idx]
+
+        slices.append(BlockSlice(present, c, read))
+    return slices
 
 
 def write_block(
@@ -129,65 +169,144 @@ def write_block(
     if not len(cols):
         return None
     labels_sorted, cols = order_series(labels, cols)
-    plans = _frame_layout(cols, len(labels_sorted), opts)
-    ts_all, vals_all = cols.timestamps, cols.values
+    return write_block_slices(
+        parent,
+        _column_slices(cols, len(labels_sorted), opts),
+        lambda keys: [labels_sorted[i] for i in keys.tolist()],
+        mint,
+        maxt,
+        level,
+        sources,
+        opts,
+        ulid,
+    )
 
-    def encode(plan: _FramePlan) -> bytes:
-        return encode_frame(
-            plan.counts, ts_all[plan.index], vals_all[plan.index], level=opts.zstd_level
-        )
 
-    if opts.threads > 1 and len(plans) > 1:
-        with ThreadPoolExecutor(opts.threads) as pool:
-            blobs = list(pool.map(encode, plans))
-    else:
-        blobs = [encode(p) for p in plans]
+def write_block_slices(
+    parent: str,
+    slices: Iterable[BlockSlice],
+    labels_of: Callable[[I64], Sequence[Labels]],
+    mint: int,
+    maxt: int,
+    level: int = 1,
+    sources: Sequence[str] = (),
+    options: BlockWriteOptions | None = None,
+    ulid: str | None = None,
+) -> BlockMeta | None:
+    """Write a block covering [mint, maxt) from its frame slices, in time order, and
+    return its meta (None, and nothing left behind, if the slices hold no sample).
 
+    Samples are read and encoded about `BlockWriteOptions.batch_samples` at a time, so
+    memory stays bounded however large the block is; `slices` may be a generator that
+    produces each slice only when the previous one is written. ``labels_of(keys)`` gives
+    the label sets of the series keys present in any slice (ascending, distinct), once
+    every slice is written. The result is byte for byte what `write_block` writes for
+    the same samples. If `slices` or a reader raises, the partial block is removed and
+    the exception propagates.
+    """
+    opts = options or BlockWriteOptions()
     ulid = ulid or new_ulid()
     final = os.path.join(parent, ulid)
     tmp = final + TMP_SUFFIX
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
-    rows = np.zeros(len(plans), dtype=FRAME_DTYPE)
-    offset = 0
-    series_pos = 0
-    with open(os.path.join(tmp, BLOCK_CHUNKS), "wb") as f:
-        for i, (plan, blob) in enumerate(zip(plans, blobs)):
-            frame_ts = ts_all[plan.index]
-            rows[i] = (
-                int(frame_ts.min()),
-                int(frame_ts.max()),
-                offset,
-                len(blob),
-                series_pos,
-                len(plan.ids),
+    try:
+        with ThreadPoolExecutor(max(opts.threads, 1)) as pool:
+            rows, frame_keys, slice_keys, samples = _write_frames(
+                os.path.join(tmp, BLOCK_CHUNKS), slices, opts, pool
             )
-            f.write(blob)
-            offset += len(blob)
-            series_pos += len(plan.ids)
-        f.flush()
-        os.fsync(f.fileno())
-    frame_series = (
-        np.concatenate([p.ids for p in plans]).astype(np.uint32)
-        if plans
-        else np.zeros(0, dtype=np.uint32)
-    )
-    write_index(os.path.join(tmp, BLOCK_INDEX), labels_sorted, FrameTable(rows, frame_series))
-    meta = BlockMeta(
-        ulid=ulid,
-        min_time=mint,
-        max_time=maxt,
-        num_series=len(labels_sorted),
-        num_samples=len(cols),
-        num_frames=len(plans),
-        level=level,
-        sources=list(sources) or [ulid],
-    )
-    with open(os.path.join(tmp, BLOCK_META), "w") as mf:
-        mf.write(meta.to_json())
-        mf.flush()
-        os.fsync(mf.fileno())
-    fsync_dir(tmp)
+        if not samples:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return None
+        present = np.unique(np.concatenate(slice_keys))
+        frame_series = np.searchsorted(present, np.concatenate(frame_keys)).astype(np.uint32)
+        labels = labels_of(present)
+        if len(labels) != len(present):
+            raise ValueError(f"{len(labels)} label sets for {len(present)} series")
+        write_index(os.path.join(tmp, BLOCK_INDEX), labels, FrameTable(rows, frame_series))
+        meta = BlockMeta(
+            ulid=ulid,
+            min_time=mint,
+            max_time=maxt,
+            num_series=len(labels),
+            num_samples=samples,
+            num_frames=len(rows),
+            level=level,
+            sources=list(sources) or [ulid],
+        )
+        with open(os.path.join(tmp, BLOCK_META), "w") as mf:
+            mf.write(meta.to_json())
+            mf.flush()
+            os.fsync(mf.fileno())
+        fsync_dir(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     os.rename(tmp, final)
     fsync_dir(parent)
     return meta
+
+
+def _write_frames(
+    path: str, slices: Iterable[BlockSlice], opts: BlockWriteOptions, pool: ThreadPoolExecutor
+) -> tuple[npt.NDArray[np.void], list[I64], list[I64], int]:
+    """Encode the slices' frames into the chunks file at `path`. Returns the frame table
+    rows, each frame's series keys, each slice's keys and the number of samples."""
+    row_list: list[tuple[int, int, int, int, int, int]] = []
+    frame_keys: list[I64] = []
+    slice_keys: list[I64] = []
+    samples = 0
+    offset = 0
+    series_pos = 0
+
+    def encode(job: tuple[I64, I64, F64]) -> bytes:
+        return encode_frame(job[0], job[1], job[2], level=opts.zstd_level)
+
+    with open(path, "wb") as f:
+        for sl in slices:
+            if not len(sl.keys):
+                continue
+            slice_keys.append(sl.keys)
+            starts = _frame_starts(sl.counts, opts.target_frame_samples)
+            sizes = np.add.reduceat(sl.counts, starts[:-1])
+            # Consecutive frames are read and encoded together, about batch_samples at a time.
+            batch = (np.cumsum(sizes) - sizes) // max(opts.batch_samples, 1)
+            cuts = np.concatenate(([0], np.flatnonzero(np.diff(batch)) + 1, [len(sizes)]))
+            for fa, fb in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
+                first, last = int(starts[fa]), int(starts[fb])
+                ts, vals = sl.read(first, last)
+                bounds = starts[fa : fb + 1].tolist()
+                offs = np.zeros(fb - fa + 1, dtype=np.int64)
+                np.cumsum(sizes[fa:fb], out=offs[1:])
+                if len(ts) != int(offs[-1]):
+                    raise ValueError(
+                        f"slice reader gave {len(ts)} samples, expected {int(offs[-1])}"
+                    )
+                at = offs.tolist()
+                jobs = [
+                    (
+                        sl.counts[bounds[j] : bounds[j + 1]],
+                        ts[at[j] : at[j + 1]],
+                        vals[at[j] : at[j + 1]],
+                    )
+                    for j in range(fb - fa)
+                ]
+                if len(jobs) > 1 and opts.threads > 1:
+                    blobs = list(pool.map(encode, jobs))
+                else:
+                    blobs = [encode(job) for job in jobs]
+                for j, ((_, frame_ts, _), blob) in enumerate(zip(jobs, blobs)):
+                    n_series = bounds[j + 1] - bounds[j]
+                    first_t, last_t = int(frame_ts.min()), int(frame_ts.max())
+                    row_list.append((first_t, last_t, offset, len(blob), series_pos, n_series))
+                    frame_keys.append(sl.keys[bounds[j] : bounds[j + 1]])
+                    f.write(blob)
+                    offset += len(blob)
+                    series_pos += n_series
+                samples += len(ts)
+                del ts, vals, jobs
+            del sl  # before the next slice is produced, so that two are never alive
+        f.flush()
+        os.fsync(f.fileno())
+    rows = np.array(row_list, dtype=FRAME_DTYPE)
+    return rows, frame_keys, slice_keys, samples
