@@ -166,6 +166,10 @@ _scan = compile_loop(
 )
 
 
+#: Whether `_scan` is compiled (`warm_up` or a first call elsewhere): set once seen.
+_compiled = [False]
+
+
 class Scan:
     """One payload scanned: its skeleton and values (slow ones not yet filled in)."""
 
@@ -181,8 +185,11 @@ class Scan:
 def scan(body: bytes) -> Scan | None:
     """Skeleton and values of `body`; None if a sample line has no space (or the loop is
     not compiled yet: callers then parse the usual way)."""
-    if not _scan.signatures:
-        return None
+    if not _compiled[0]:
+        # (`signatures` builds a list on every call: asked only until the loop is ready.)
+        if not _scan.signatures:
+            return None
+        _compiled[0] = True
     buf = np.frombuffer(body, dtype=np.uint8)
     # A sample line takes at least two bytes and a newline: a bound on the samples that
     # costs nothing to compute (the arrays' untouched pages cost nothing either).

@@ -143,6 +143,7 @@ def test_nothing_is_used_before_the_loop_is_compiled(monkeypatch: pytest.MonkeyP
         signatures: list[object] = []
 
     monkeypatch.setattr(payload_template, "_scan", Uncompiled())
+    monkeypatch.setattr(payload_template, "_compiled", [False])
     template = PayloadTemplate()
     for _ in range(2):
         assert_same(parse_scrape(b"a 1\n", TEXT, template=template), parse(b"a 1\n"))

@@ -245,8 +245,10 @@ class Head:
         """WAL records for `final`, and the refs whose series record they include."""
         reg = self.registry
         records: list[bytes] = []
-        all_refs = np.concatenate([b.refs for b in final])
-        unlogged = np.unique(all_refs[~reg.logged[all_refs]])
+        all_refs = final[0].refs if len(final) == 1 else np.concatenate([b.refs for b in final])
+        new = ~reg.logged[all_refs]
+        # Usually none: np.unique costs more than the check on every commit.
+        unlogged = np.unique(all_refs[new]) if new.any() else all_refs[:0]
         if len(unlogged):
             labels = [reg.labels_of(int(r)) for r in unlogged]
             records.append(

@@ -52,11 +52,11 @@ F64 = npt.NDArray[np.float64]
 #: its own, which a record of a few samples cannot win back.
 COMPRESS_MIN_BYTES = 64
 
-#: zstd level for records. Level 1 runs at several hundred MB/s, and records are written
-#: on the commit path of every scrape; higher levels gain a few percent for several times
-#: the CPU. Checkpoints are rewritten rarely but hold the same kind of data, so they use it
-#: too.
-COMPRESS_LEVEL = 1
+#: zstd level for records, which are written on the commit path of every scrape: one of
+#: zstd's fast negative levels. A node_exporter scrape's record (540 samples, 8,573 bytes
+#: raw) takes 6.0 us to 1,755 bytes at -1, 9.7 us to 1,652 at 1, 10.7 us to 1,624 at 3.
+#: Checkpoints are rewritten rarely but hold the same kind of data, so they use it too.
+COMPRESS_LEVEL = -1
 
 _U32 = struct.Struct("<I")
 _SAMPLES_HEAD = struct.Struct("<IB")  # sample count, timestamp mode
