@@ -307,7 +307,7 @@ class SampleStore:
                 int(rest.timestamps.max()),
             )
         self._recompute_bounds()
-        return concat_columns(taken)
+        return _concat_by_shard(taken)
 
     def _recompute_bounds(self) -> None:
         mins = [f.mint for f in self.frames()]
@@ -319,6 +319,34 @@ class SampleStore:
                 maxs.append(b[1])
         self.mint = min(mins) if mins else MAX_TIME
         self.maxt = max(maxs) if maxs else MIN_TIME
+
+
+def _concat_by_shard(parts: list[SampleColumns]) -> SampleColumns:
+    """`concat_columns` of parts each sorted by (ref, t), merged one shard at a time:
+    shards are disjoint ref ranges, so the shards' merges laid end to end are sorted, and
+    no sort over all samples (with its order array and copies) is needed."""
+    parts = [p for p in parts if len(p)]
+    if len(parts) <= 1:
+        return concat_columns(parts)
+    # The shards where parts begin or end: each merge below covers one of them and any
+    # shards up to the next (all parts are sorted by ref, so each gives one slice to each).
+    shards = np.unique(np.concatenate([p.refs[[0, -1]] >> SHARD_BITS for p in parts]))
+    if len(shards) == 1:
+        return concat_columns(parts)
+    edges = [np.searchsorted(p.refs, np.append(shards, shards[-1] + 1) << SHARD_BITS) for p in parts]
+    merged = []
+    for k in range(len(shards)):
+        pieces = [
+            SampleColumns(p.refs[a:b], p.timestamps[a:b], p.values[a:b])
+            for p, e in zip(parts, edges)
+            if (a := int(e[k])) < (b := int(e[k + 1]))
+        ]
+        merged.append(concat_columns(pieces))
+    return SampleColumns(
+        np.concatenate([m.refs for m in merged]),
+        np.concatenate([m.timestamps for m in merged]),
+        np.concatenate([m.values for m in merged]),
+    )
 
 
 def _sorted(cols: SampleColumns) -> SampleColumns:
