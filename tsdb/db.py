@@ -14,16 +14,17 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 from prometheus_client import CollectorRegistry
 
 from .api import AppendResult, Float64Array, Int64Array
 from .block.meta import is_ulid
 from .block.reader import BlockReader
-from .block.writer import BlockWriteOptions, write_block
+from .block.writer import BlockSlice, BlockWriteOptions, write_block, write_block_slices
 from .columns import SampleColumns, concat_columns
 from .compaction_plan import plan_compaction
 from .errors import ClosedError, CorruptionError, TSDBError
@@ -368,35 +369,37 @@ class DB:
                 self._merge(group)
 
     def _merge(self, group: Sequence[BlockReader]) -> None:
+        """Merge `group` into one block, one frame slice of time at a time: only that
+        slice's samples of all the blocks are in memory (a 24 h merge holds 6 h, not 24).
+        Equal (series, t) in several blocks: the later block in `group` wins, as it did
+        when the whole range was merged at once (the slices partition time)."""
         t0 = time.perf_counter()
-        index: dict[Labels, int] = {}
-        labels: list[Labels] = []
-        parts: list[SampleColumns] = []
-        for b in group:
-            ids = b.index.all_postings()
-            cols = b.samples(ids, b.mint, b.maxt - 1)
-            if not len(cols):
-                continue
-            present, _ = cols.series_bounds()
-            remap = np.zeros(b.index.num_series, dtype=np.int64)
-            for sid in present.tolist():
-                ls = b.labels(sid)
-                gid = index.get(ls)
-                if gid is None:
-                    gid = index[ls] = len(labels)
-                    labels.append(ls)
-                remap[sid] = gid
-            parts.append(SampleColumns(remap[cols.refs], cols.timestamps, cols.values))
-        merged = concat_columns(parts)
+        labels, remaps = _merged_series(group)
         mint = min(b.mint for b in group)
         maxt = max(b.maxt for b in group)
         sources = sorted({s for b in group for s in (b.meta.sources or [b.ulid])})
         level = max(b.meta.level for b in group) + 1
-        present, _ = merged.series_bounds()
-        meta = write_block(
+        span = self.options.block_write.frame_span_ms
+
+        def slices() -> Iterator[BlockSlice]:
+            for k in range(mint // span, (maxt - 1) // span + 1):
+                lo, hi = max(k * span, mint), min((k + 1) * span, maxt)
+                parts: list[SampleColumns] = []
+                for b, remap in zip(group, remaps):
+                    if b.maxt <= lo or b.mint >= hi:
+                        continue
+                    cols = b.samples(b.index.all_postings(), lo, hi - 1)
+                    if len(cols):
+                        parts.append(SampleColumns(remap[cols.refs], cols.timestamps, cols.values))
+                merged = concat_columns(parts)
+                del parts
+                if len(merged):
+                    yield _columns_slice(merged)
+
+        meta = write_block_slices(
             self.path,
-            [labels[i] for i in present.tolist()],
-            merged,
+            slices(),
+            lambda keys: [labels[i] for i in keys.tolist()],
             mint,
             maxt,
             level,
@@ -461,3 +464,25 @@ class DB:
     def block_list(self) -> list[BlockReader]:
         with self._blocks_lock:
             return list(self.blocks)
+
+
+def _merged_series(group: Sequence[BlockReader]) -> tuple[list[Labels], list[npt.NDArray[np.int64]]]:
+    """The label sets of every series of the blocks, sorted, and per block the rank in
+    that list of each of its series ids."""
+    per_block = [[b.labels(sid) for sid in range(b.index.num_series)] for b in group]
+    labels = sorted({ls for block_labels in per_block for ls in block_labels})
+    rank = {ls: i for i, ls in enumerate(labels)}
+    remaps = [np.array([rank[ls] for ls in block_labels], dtype=np.int64) for block_labels in per_block]
+    return labels, remaps
+
+
+def _columns_slice(cols: SampleColumns) -> BlockSlice:
+    """A frame slice read from columns sorted by (series key, t)."""
+    keys, starts = cols.series_bounds()
+    ts_all, vals_all = cols.timestamps, cols.values
+
+    def read(a: int, b: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        lo, hi = int(starts[a]), int(starts[b])
+        return ts_all[lo:hi], vals_all[lo:hi]
+
+    return BlockSlice(keys, np.diff(starts), read)
