@@ -24,7 +24,13 @@ from prometheus_client import CollectorRegistry
 from .api import AppendResult, Float64Array, Int64Array
 from .block.meta import is_ulid
 from .block.reader import BlockReader
-from .block.writer import BlockSlice, BlockWriteOptions, write_block, write_block_slices
+from .block.writer import (
+    BlockSlice,
+    BlockWriteOptions,
+    columns_slice,
+    write_block,
+    write_block_slices,
+)
 from .columns import SampleColumns, concat_columns
 from .compaction_plan import plan_compaction
 from .errors import ClosedError, CorruptionError, TSDBError
@@ -394,7 +400,7 @@ class DB:
                 merged = concat_columns(parts)
                 del parts
                 if len(merged):
-                    yield _columns_slice(merged)
+                    yield columns_slice(merged)
 
         meta = write_block_slices(
             self.path,
@@ -475,14 +481,3 @@ def _merged_series(group: Sequence[BlockReader]) -> tuple[list[Labels], list[npt
     remaps = [np.array([rank[ls] for ls in block_labels], dtype=np.int64) for block_labels in per_block]
     return labels, remaps
 
-
-def _columns_slice(cols: SampleColumns) -> BlockSlice:
-    """A frame slice read from columns sorted by (series key, t)."""
-    keys, starts = cols.series_bounds()
-    ts_all, vals_all = cols.timestamps, cols.values
-
-    def read(a: int, b: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
-        lo, hi = int(starts[a]), int(starts[b])
-        return ts_all[lo:hi], vals_all[lo:hi]
-
-    return BlockSlice(keys, np.diff(starts), read)

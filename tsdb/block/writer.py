@@ -97,6 +97,19 @@ class BlockSlice:
     read: SliceReader
 
 
+def columns_slice(cols: SampleColumns) -> BlockSlice:
+    """The slice of columns sorted by (series key, t) that all lie in one frame slice:
+    every series' samples are one run, so a range of series is a range of samples."""
+    keys, starts = cols.series_bounds()
+    ts_all, vals_all = cols.timestamps, cols.values
+
+    def read(a: int, b: int) -> tuple[I64, F64]:
+        lo, hi = int(starts[a]), int(starts[b])
+        return ts_all[lo:hi], vals_all[lo:hi]
+
+    return BlockSlice(keys, np.diff(starts), read)
+
+
 def _frame_starts(counts: I64, target: int) -> I64:
     """Cut a slice's series into frames: runs of consecutive series holding about `target`
     samples. Returns the index of each frame's first series, plus the series count."""
@@ -116,14 +129,7 @@ def _column_slices(
     n_slices = int(slice_no.max()) + 1
     ts_all, vals_all = cols.timestamps, cols.values
     if n_slices == 1:
-        # Every series' samples are one run: a range of series is a range of samples.
-        keys, starts = cols.series_bounds()
-
-        def read_one(a: int, b: int) -> tuple[I64, F64]:
-            lo, hi = int(starts[a]), int(starts[b])
-            return ts_all[lo:hi], vals_all[lo:hi]
-
-        return [BlockSlice(keys, np.diff(starts), read_one)]
+        return [columns_slice(cols)]
     counts = np.bincount(
         slice_no * num_series + cols.refs, minlength=n_slices * num_series
     ).reshape(n_slices, num_series)
