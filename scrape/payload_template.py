@@ -191,8 +191,8 @@ def scan(body: bytes) -> Scan | None:
             return None
         _compiled[0] = True
     buf = np.frombuffer(body, dtype=np.uint8)
-    # A sample line takes at least two bytes and a newline: a bound on the samples that
-    # costs nothing to compute (the arrays' untouched pages cost nothing either).
+    # A sample line holds at least a space, and all but the last line end in a newline:
+    # a bound on the samples that costs nothing to compute.
     samples = len(buf) // 2 + 2
     skel = np.empty(len(buf), dtype=np.uint8)
     vals = np.empty(samples, dtype=np.float64)
