@@ -82,3 +82,20 @@ def test_select_refs_and_sorted():
     # (5, 20) arrived twice: the later value wins.
     assert list(zip(s.refs.tolist(), s.timestamps.tolist(), s.values.tolist())) == [
         (3, 20, 2.0), (5, 10, 3.0), (5, 20, 9.0)]
+
+
+def test_batches_alternating_far_apart_in_time_make_the_store_seal() -> None:
+    from vigilops.tsdb.head.store import SampleStore
+
+    store = SampleStore(seal_samples_per_series=16)
+    t0 = 1_700_000_000_000
+    far = t0 + 40 * 86_400_000
+    sealed = False
+    for k in range(40):
+        t = t0 + k if k % 2 == 0 else far + k
+        store.add(np.array([1, 2], dtype=np.int64), np.array([t, t], dtype=np.int64), np.array([1.0, 2.0]))
+        if store.should_seal(live_series=2):
+            sealed = True
+            break
+    # 2 samples a batch never reach 4,096 samples; the pages they started do reach the bound.
+    assert sealed and store.log_len < 4096

@@ -186,6 +186,11 @@ class OpenLog:
     def __len__(self) -> int:
         return self._len
 
+    def capacity(self) -> int:
+        """Samples the allocated pages can hold (batches alternating between far-apart
+        times each start a page: the caller seals on this too, not only on `len`)."""
+        return len(self._pages) * self.page_samples
+
     def add(self, refs: I64, ts: I64, vals: F64, tmin: int, tmax: int) -> None:
         """Append samples (arrays of equal length) whose timestamps lie in [tmin, tmax]."""
         n = len(refs)

@@ -190,7 +190,9 @@ class SampleStore:
         self.maxt = max(self.maxt, tmax)
 
     def should_seal(self, live_series: int) -> bool:
-        return len(self._log) >= max(4096, live_series * self.seal_samples_per_series)
+        want = max(4096, live_series * self.seal_samples_per_series)
+        # Also when pages were started for few samples each (timestamps far apart).
+        return len(self._log) >= want or self._log.capacity() > 2 * want + self._log.page_samples
 
     def detach_log(self) -> LogPart | None:
         """Move the open log to `pending` (cheap: no copy) and start a new one."""
