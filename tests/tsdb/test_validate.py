@@ -75,3 +75,11 @@ def test_one_pass_agrees_with_the_rules(samples, alive_l, last_t_l, last_v_l, ne
                                        too_old_before)
     assert keep.tolist() == want_keep.tolist()
     assert dict(zip(_REASONS, counts.tolist())) == want_counts
+
+
+@given(st.lists(st.integers(-3, 12), max_size=30))
+def test_repeated_references_are_found(refs: list[int]) -> None:
+    from vigilops.tsdb.head.appender import _has_repeats
+
+    arr = np.array(refs, dtype=np.int64)
+    assert _has_repeats(arr) == (len(set(refs)) != len(refs))
