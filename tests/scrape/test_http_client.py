@@ -233,35 +233,32 @@ async def test_gzip_body_is_decompressed_including_several_members() -> None:
         assert await pool.target(srv.url(), 5_000).get() == (PAYLOAD, TEXT)
 
 
+async def _fetch_twice(response: bytes, close_after: bool = False) -> int:
+    """Serve `response` to every request, scrape it twice (both must return the payload)
+    and return how many connections the server saw."""
+    async with raw_server(always(response)) as srv, clients() as pool:
+        srv.close_after = close_after
+        client = pool.target(srv.url(), 5_000)
+        assert await client.get() == (PAYLOAD, TEXT)
+        assert await client.get() == (PAYLOAD, TEXT)
+    return srv.connections
+
+
 async def test_close_delimited_and_http10_bodies() -> None:
     close_delimited = f"HTTP/1.1 200 OK\r\nContent-Type: {TEXT}\r\n\r\n".encode() + PAYLOAD
     http10 = f"HTTP/1.0 200 OK\r\nContent-Type: {TEXT}\r\nContent-Length: {len(PAYLOAD)}\r\n\r\n".encode() + PAYLOAD
     for response in (close_delimited, http10):
-        async with raw_server(always(response)) as srv, clients() as pool:
-            srv.close_after = True
-            client = pool.target(srv.url(), 5_000)
-            assert await client.get() == (PAYLOAD, TEXT)
-            assert await client.get() == (PAYLOAD, TEXT)
-        assert srv.connections == 2
+        assert await _fetch_twice(response, close_after=True) == 2
 
 
 async def test_a_head_with_bare_lf_line_ends_is_accepted_like_go() -> None:
     response = f"HTTP/1.1 200 OK\nContent-Type: {TEXT}\nContent-Length: {len(PAYLOAD)}\n\n".encode() + PAYLOAD
-    async with raw_server(always(response)) as srv, clients() as pool:
-        client = pool.target(srv.url(), 5_000)
-        assert await client.get() == (PAYLOAD, TEXT)
-        assert await client.get() == (PAYLOAD, TEXT)
-    assert srv.connections == 1
+    assert await _fetch_twice(response) == 1
 
 
 async def test_interim_responses_are_skipped_and_connection_close_is_obeyed() -> None:
     response = b"HTTP/1.1 103 Early Hints\r\nLink: </x>\r\n\r\n" + ok(PAYLOAD, "Connection: close")
-    async with raw_server(always(response)) as srv, clients() as pool:
-        srv.close_after = True
-        client = pool.target(srv.url(), 5_000)
-        assert await client.get() == (PAYLOAD, TEXT)
-        assert await client.get() == (PAYLOAD, TEXT)
-    assert srv.connections == 2
+    assert await _fetch_twice(response, close_after=True) == 2
 
 
 # -- limits --------------------------------------------------------------------------------
