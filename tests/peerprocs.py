@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from email.message import Message
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -33,13 +34,48 @@ def binary(name: str) -> str:
     return path
 
 
-def get(url: str, timeout: float = 5.0) -> bytes:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
-        return bytes(resp.read())
+def fetch(
+    req: str | urllib.request.Request, data: bytes | None = None, timeout: float = 30.0
+) -> tuple[int, Message, bytes]:
+    """One HTTP request: its status, headers and body, error statuses included.
+
+    The connection is always closed. An `HTTPError` dropped unread keeps its socket open until
+    the garbage collector finds it, and pytest then fails whichever test happens to be running
+    with a ResourceWarning."""
+    try:
+        with urllib.request.urlopen(req, data, timeout=timeout) as resp:
+            return int(resp.status), resp.headers, bytes(resp.read())
+    except urllib.error.HTTPError as err:
+        with err:
+            return err.code, err.headers, bytes(err.read())
+
+
+def get(url: str | urllib.request.Request, timeout: float = 5.0) -> bytes:
+    """The body of a 2xx answer; raises `HTTPError` (already closed) on any other status."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return bytes(resp.read())
+    except urllib.error.HTTPError as err:
+        err.close()
+        raise
 
 
 def get_json(url: str) -> Any:
     return json.loads(get(url))
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> bytes:
+    """Poll `url` until it answers 2xx (the body), while `proc` keeps running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"{proc.args!r} exited with {proc.returncode}")
+        try:
+            return get(url, timeout=2.0)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def wait_for(fn: Callable[[], T | None], what: str, timeout: float = 60.0, proc: subprocess.Popen[bytes] | None = None) -> T:
@@ -53,7 +89,7 @@ def wait_for(fn: Callable[[], T | None], what: str, timeout: float = 60.0, proc:
             value = fn()
             if value:
                 return value
-        except (OSError, urllib.error.URLError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError) as exc:
             last = exc
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what} (last error: {last})")

@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 
-from peerprocs import free_port, get, process
+from peerprocs import free_port, get, process, wait_http
 
-__all__ = ["agent_command", "free_port", "get", "process", "wait_up"]
-
-
-def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> bytes:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"{proc.args!r} exited with {proc.returncode}")
-        try:
-            return get(url)
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer within {timeout}s")
+__all__ = ["agent_command", "free_port", "get", "process", "wait_http"]
 
 
 def agent_command(config: str, port: int) -> list[str]:

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
@@ -33,7 +32,9 @@ from vigilops.scrape.discovery import TargetGroup
 from vigilops.scrape.discovery.agents import AgentDiscoverer
 from vigilops.scrape.discovery.decode import decode_json
 
-from .procs import free_port, get, process, wait_up
+from peerprocs import fetch
+
+from .procs import free_port, get, process, wait_http
 
 VIGILOPS = [sys.executable, "-m", "vigilops.cli"]
 T = TypeVar("T")
@@ -251,7 +252,7 @@ class Stack:
             [*VIGILOPS, "server", "--config.file", str(config), "--storage.tsdb.path",
              str(self.data), "--web.listen-address", f"127.0.0.1:{self.port}"],
             str(tmp / "server.log")))
-        wait_up(f"{self.base}/-/ready", self.server)
+        wait_http(f"{self.base}/-/ready", self.server)
         # Created while the server runs: the server picks new tokens up without a reload.
         out = subprocess.run([*VIGILOPS, "agent-token", "create", "--data-dir", str(self.data),
                               "--name", "e2e"], capture_output=True, text=True, timeout=60,
@@ -271,7 +272,7 @@ class Stack:
         }))
         proc = self.stack.enter_context(process(
             [*VIGILOPS, "agent", "--config", str(path)], str(self.tmp / f"{hostname}.log")))
-        wait_up(f"http://127.0.0.1:{port}/metrics", proc)
+        wait_http(f"http://127.0.0.1:{port}/metrics", proc)
         return proc
 
     def api(self, path: str) -> Any:
@@ -296,12 +297,8 @@ def post(url: str, body: bytes, token: str | None) -> tuple[int, dict[str, Any]]
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     req = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        with exc:
-            return exc.code, json.loads(exc.read())
+    status, _, body = fetch(req)
+    return status, json.loads(body)
 
 
 def test_registered_agent_is_listed_and_scraped(stack: Stack) -> None:

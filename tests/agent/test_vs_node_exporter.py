@@ -12,7 +12,7 @@ from typing import NamedTuple
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .procs import agent_command, free_port, get, process, wait_up
+from .procs import agent_command, free_port, get, process, wait_http
 
 NODE_EXPORTER = shutil.which("prometheus-node-exporter") or "/usr/bin/prometheus-node-exporter"
 COMPATIBILITY = Path(__file__).resolve().parents[2] / "agent" / "COMPATIBILITY.md"
@@ -99,8 +99,8 @@ def test_agent_matches_node_exporter(tmp_path: Path) -> None:
                f"--collector.textfile.directory={textfiles}"]
     with process(ne_args, str(tmp_path / "ne.log")) as ne, \
             process(agent_command(str(config), our_port), str(tmp_path / "agent.log")) as agent:
-        wait_up(f"http://127.0.0.1:{ne_port}/metrics", ne)
-        wait_up(f"http://127.0.0.1:{our_port}/metrics", agent)
+        wait_http(f"http://127.0.0.1:{ne_port}/metrics", ne)
+        wait_http(f"http://127.0.0.1:{our_port}/metrics", agent)
         first = parse(get(f"http://127.0.0.1:{our_port}/metrics"))
         theirs = parse(get(f"http://127.0.0.1:{ne_port}/metrics"))
         second = parse(get(f"http://127.0.0.1:{our_port}/metrics"))

@@ -7,24 +7,11 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
-from peerprocs import free_port
+from peerprocs import free_port, wait_http
 
 VIGILOPS = [sys.executable, "-m", "vigilops.cli"]
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> bytes:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                return bytes(resp.read())
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def test_version() -> None:

@@ -11,7 +11,6 @@ import math
 import socket
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ import numpy as np
 import pytest
 from aiohttp import web
 
-from peerprocs import binary, free_port, get, process, prometheus_and_vigilops, wait_for
+from peerprocs import binary, fetch, free_port, get, process, prometheus_and_vigilops, wait_for
 
 from vigilops.compat import federate
 from vigilops.http_api import MANAGER_KEY
@@ -197,11 +196,8 @@ MATCHES = [
 
 
 def _raw(url: str) -> tuple[int, str, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=30) as resp:
-            return resp.status, resp.headers["Content-Type"], resp.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.headers["Content-Type"], err.read()
+    status, headers, body = fetch(url)
+    return status, headers["Content-Type"], body
 
 
 @pytest.mark.peer

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from peerprocs import prometheus_and_vigilops
+from peerprocs import fetch, prometheus_and_vigilops
 
 from vigilops.query.api.params import MAX_TIME_FORMATTED, MIN_TIME_FORMATTED
 from vigilops.query.api.promjson import format_timestamp, format_value
@@ -61,11 +60,8 @@ def _call(base: str, path: str, params: list[tuple[str, str]], post: bool = Fals
         req.add_header("Content-Type", "application/x-www-form-urlencoded")
     else:
         req = urllib.request.Request(base + path + ("?" + body.decode() if params else ""))
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
+    status, _, answer = fetch(req)
+    return status, json.loads(answer)
 
 
 def _same(servers: tuple[str, str], path: str, params: list[tuple[str, str]], post: bool = False) -> Any:

@@ -11,7 +11,6 @@ import json
 import math
 import socket
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -25,7 +24,7 @@ from hypothesis import strategies as st
 import pytest
 from aiohttp import web
 
-from peerprocs import prometheus_and_vigilops
+from peerprocs import fetch, prometheus_and_vigilops
 
 from vigilops.query.api import keys, routes
 from vigilops.query.api.handlers_query import encode_result
@@ -478,11 +477,8 @@ def _peer_call(base: str, path: str, params: list[tuple[str, str]], post: bool) 
         req.add_header("Content-Type", "application/x-www-form-urlencoded")
     else:
         req = urllib.request.Request(base + path + "?" + body.decode())
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
+    status, _, answer = fetch(req, timeout=60)
+    return status, json.loads(answer)
 
 
 def _normalise(body: Any) -> Any:

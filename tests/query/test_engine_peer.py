@@ -10,9 +10,7 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from peerprocs import binary, free_port, process, wait_for
+from peerprocs import binary, fetch, free_port, process, wait_for
 
 from vigilops.query.engine import Engine
 from vigilops.query.gomath import go_format_f
@@ -179,11 +177,7 @@ def peers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Peers]:
 
 def _prom(base: str, path: str, **params: str) -> Any:
     data = urllib.parse.urlencode(params).encode()
-    try:
-        with urllib.request.urlopen(f"{base}/{path}", data, timeout=30) as resp:
-            return json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return json.loads(exc.read())
+    return json.loads(fetch(f"{base}/{path}", data)[2])
 
 
 def _ms(t: float) -> int:

@@ -14,9 +14,7 @@ import math
 import random
 import subprocess
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from peerprocs import binary, free_port, process
+from peerprocs import binary, free_port, get, process
 
 from vigilops.query.funcs import IMPLEMENTATIONS
 from vigilops.query.values import FunctionContext, Scalar, String, Value, Vector, build_windows
@@ -100,8 +98,7 @@ class Peers:
 
     def prometheus(self, query: str, t_ms: int) -> dict[Labels, float]:
         params = urllib.parse.urlencode({"query": query, "time": f"{t_ms // 1000}.{t_ms % 1000:03d}"})
-        with urllib.request.urlopen(f"{self.base}/api/v1/query?{params}", timeout=30) as resp:
-            body = json.loads(resp.read())
+        body = json.loads(get(f"{self.base}/api/v1/query?{params}", timeout=30))
         assert body["status"] == "success", body
         return {Labels(s["metric"]): float(s["value"][1]) for s in body["data"]["result"]}
 
@@ -166,10 +163,9 @@ def _wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
         if proc.poll() is not None:
             raise AssertionError(f"prometheus exited: {log.read_text(errors='replace')[-2000:]}")
         try:
-            with urllib.request.urlopen(base + "/api/v1/label/__name__/values", timeout=5) as resp:
-                if len(json.loads(resp.read())["data"]) >= 3:
-                    return
-        except (OSError, urllib.error.URLError, ValueError, KeyError):
+            if len(json.loads(get(base + "/api/v1/label/__name__/values"))["data"]) >= 3:
+                return
+        except (OSError, ValueError, KeyError):
             pass
         time.sleep(0.3)
     raise AssertionError(f"{base} not ready: {log.read_text(errors='replace')[-2000:]}")

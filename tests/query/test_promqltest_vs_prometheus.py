@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import struct
 import subprocess
-import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from peerprocs import binary, free_port, process, wait_for
+from peerprocs import binary, fetch, free_port, process, wait_for
 from tests.query.promqltest import (
     EvalCase,
     EvalFailure,
@@ -169,8 +168,7 @@ class PrometheusTarget:
         return self._url
 
     def _ready(self) -> bool:
-        with urllib.request.urlopen(self._url + "/-/ready", timeout=2) as resp:
-            return bool(resp.status == 200)
+        return fetch(self._url + "/-/ready", timeout=2)[0] == 200
 
     def _push(self, cmd: LoadCmd) -> None:
         req = urllib.request.Request(
@@ -182,13 +180,9 @@ class PrometheusTarget:
                 "X-Prometheus-Remote-Write-Version": "0.1.0",
             },
         )
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                assert resp.status == 204, resp.status
-        except urllib.error.HTTPError as exc:
-            raise AssertionError(
-                f"Prometheus rejected the load at line {cmd.line}: {exc.code} {exc.read().decode()!r}"
-            ) from None
+        status, _, answer = fetch(req)
+        if status != 204:
+            raise AssertionError(f"Prometheus rejected the load at line {cmd.line}: {status} {answer.decode()!r}")
 
     def load(self, cmd: LoadCmd) -> None:
         if self._stack is None:
@@ -203,11 +197,9 @@ class PrometheusTarget:
     def _api(self, path: str, params: dict[str, str]) -> Outcome:
         url = self._ensure() + path
         body = urllib.parse.urlencode(params).encode()
-        try:
-            with urllib.request.urlopen(url, data=body, timeout=60) as resp:
-                doc = json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            doc = json.loads(exc.read())
+        status, _, answer = fetch(url, body, timeout=60)
+        doc = json.loads(answer)
+        if status >= 400:
             message = str(doc.get("error", ""))
             # The API prefixes parse errors with the parameter's name; the engine does not.
             message = message.removeprefix('invalid parameter "query": ')

@@ -753,7 +753,7 @@ def test_config_to_yaml_matches_prometheus_status_config(tmp_path: Path) -> None
     import json
     import socket
     import time
-    import urllib.request
+    from peerprocs import get
 
     path = tmp_path / "prometheus.yml"
     path.write_text(STATUS_CONFIG.replace("{testdata}", str(TESTDATA)))
@@ -778,8 +778,7 @@ def test_config_to_yaml_matches_prometheus_status_config(tmp_path: Path) -> None
             assert proc.poll() is None, (tmp_path / "prometheus.log").read_text()[-2000:]
             try:
                 url = f"http://127.0.0.1:{port}/api/v1/status/config"
-                with urllib.request.urlopen(url, timeout=5) as resp:
-                    theirs = json.load(resp)["data"]["yaml"]
+                theirs = json.loads(get(url))["data"]["yaml"]
                 break
             except OSError:
                 if time.monotonic() > deadline:

@@ -13,14 +13,13 @@ import os
 import shutil
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from peerprocs import free_port
+from peerprocs import free_port, get
 import yaml
 
 from vigilops.scrape.config import RelabelConfig
@@ -444,8 +443,7 @@ def _wait_for_targets(port: int, jobs: int, proc: subprocess.Popen[bytes], log: 
         if proc.poll() is not None:
             pytest.fail(f"prometheus exited: {log.read_text()[-2000:]}")
         try:
-            with urllib.request.urlopen(url, timeout=5) as resp:
-                data: dict[str, Any] = json.load(resp)["data"]
+            data: dict[str, Any] = json.loads(get(url))["data"]
             pools = {t["scrapePool"] for t in data["activeTargets"]}
             pools |= {t["discoveredLabels"]["job"] for t in data["droppedTargets"]}
             if len(pools) >= jobs:

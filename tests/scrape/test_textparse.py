@@ -19,7 +19,6 @@ import subprocess
 import threading
 import time
 import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Literal
 
 import numpy as np
 import pytest
+import peerprocs
 from peerprocs import free_port
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -939,9 +939,8 @@ def prometheus_results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pee
     api = f"http://127.0.0.1:{port}/api/v1"
 
     def get(path: str) -> dict[str, object]:
-        with urllib.request.urlopen(api + path, timeout=5) as resp:
-            data: dict[str, object] = json.load(resp)["data"]
-            return data
+        data: dict[str, object] = json.loads(peerprocs.get(api + path))["data"]
+        return data
 
     try:
         deadline = time.monotonic() + 90
