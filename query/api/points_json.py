@@ -1,29 +1,332 @@
-"""Writing a matrix's ``result`` array as JSON in one compiled pass.
+"""Sample values and matrices as Prometheus's JSON text, in compiled loops.
 
-The value texts come from `promjson` (Arrow's shortest round-trip digits with Go's
-notation fixed up) and each series' ``metric`` object from orjson; this pass formats the
-timestamps (`MarshalTimestamp`: whole seconds, or seconds with three decimals) and lays out
-every series and point into one buffer, where joining Arrow string arrays element-wise and
-per list, then one JSON fragment per series, took several more passes and copies.
+A sample value is written like Prometheus's `jsonutil.MarshalValue`: Go's
+``strconv.FormatFloat(v, 'f', -1, 64)``, or ``'e'`` when ``|v| < 1e-6`` or ``|v| >= 1e21``;
+``NaN``, ``+Inf``, ``-Inf``. "-1" asks for the shortest digits that read back as the same
+float64, and of those the closest to it. Go finds them with Ryū (Ulf Adams, PLDI 2018), and
+so does `_shortest`: the bounds of the interval of reals that round to the value are
+scaled by a power of ten to integers (a 55-bit mantissa times a 128-bit approximation of
+10^q, whose exactness is tracked), then decimal digits are removed while the interval still
+holds a number with fewer digits.
+
+`write_matrix` lays a matrix's whole ``result`` array out in one pass (metrics, timestamps
+as `MarshalTimestamp` writes them, values), on several threads for large results (the
+loops release the GIL); `value_texts` formats an array of values.
+
+The loops are compiled by numba (`vigilops.tsdb.compiled`). Everything they call is in
+this module, so that a change to any of it invalidates the cached machine code.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-
+import numba
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
 
 from vigilops.tsdb.compiled import compile_loop
 
 I64 = npt.NDArray[np.int64]
-I32 = npt.NDArray[np.int32]
+U64 = npt.NDArray[np.uint64]
 U8 = npt.NDArray[np.uint8]
+F64 = npt.NDArray[np.float64]
 
-#: Bytes of the longest timestamp text: "-9223372036854775.808".
+# ---- powers of ten -------------------------------------------------------------------------
+_Q_MIN, _Q_MAX = -300, 330  # the exponents `_shortest` scales by lie in [-292, 324]
+
+
+def _powers_of_ten() -> tuple[U64, U64, I64]:
+    """10^q ≈ (hi·2^64 + lo)·2^e with the 128-bit mantissa's top bit set: truncated for
+    q >= 0 (exact up to q = 55, as 5^55 < 2^128), rounded up for q < 0."""
+    his, los, exps = [], [], []
+    for q in range(_Q_MIN, _Q_MAX + 1):
+        if q >= 0:
+            power = 10**q
+            e = power.bit_length() - 128
+            mant = power >> e if e >= 0 else power << -e
+        else:
+            divisor = 10**-q
+            k = divisor.bit_length() + 127
+            mant = -(-(1 << k) // divisor)
+            e = -k
+        assert 1 << 127 <= mant < 1 << 128
+        his.append(mant >> 64)
+        los.append(mant & (2**64 - 1))
+        exps.append(e)
+    return np.array(his, np.uint64), np.array(los, np.uint64), np.array(exps, np.int64)
+
+
+_POW10_HI, _POW10_LO, _POW10_EXP = _powers_of_ten()
+_POW5 = np.array([5**n for n in range(25)], np.uint64)
+
+_MANT_BITS = 52
+_HIDDEN = np.uint64(1 << _MANT_BITS)
+_MANT_MASK = np.uint64((1 << _MANT_BITS) - 1)
+_ONE = np.uint64(1)
+_TEN = np.uint64(10)
+_LOW32 = np.uint64(0xFFFFFFFF)
+_U32 = np.uint64(32)
+
+_jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+
+
+@_jit
+def _mul_64x64(a: np.uint64, b: np.uint64) -> tuple[np.uint64, np.uint64]:
+    """The 128-bit product of two 64-bit integers as (high, low) words."""
+    a_lo, a_hi = a & _LOW32, a >> _U32
+    b_lo, b_hi = b & _LOW32, b >> _U32
+    p0 = a_lo * b_lo
+    p1 = a_lo * b_hi
+    p2 = a_hi * b_lo
+    p3 = a_hi * b_hi
+    mid = (p0 >> _U32) + (p1 & _LOW32) + (p2 & _LOW32)
+    return p3 + (p1 >> _U32) + (p2 >> _U32) + (mid >> _U32), (mid << _U32) | (p0 & _LOW32)
+
+
+@_jit
+def _scale(m: np.uint64, q: int) -> tuple[np.uint64, bool]:
+    """``m · 10^q`` as a 64-bit mantissa: the 183-bit product of `m` (at most 55 bits) and
+    the 128-bit mantissa of 10^q, shifted right by 119; and whether the bits shifted out
+    were all zero. Its binary exponent is ``_POW10_EXP[q] + 119``."""
+    i = q - _Q_MIN
+    h1, l1 = _mul_64x64(m, _POW10_LO[i])
+    h2, l2 = _mul_64x64(m, _POW10_HI[i])
+    mid = l2 + h1
+    hi = h2 + (_ONE if mid < l2 else np.uint64(0))
+    return (hi << np.uint64(9)) | (mid >> np.uint64(55)), (mid << np.uint64(9)) == 0 and l1 == 0
+
+
+@_jit
+def _floor_log10_pow2(e: int) -> int:
+    """floor(e · log10(2)) for |e| <= 1650."""
+    return (e * 78913) >> 18
+
+
+@_jit
+def _exact_scaled(m: np.uint64, q: int, computed: bool) -> bool:
+    """Whether ``m · 10^q`` (times a power of two) was computed exactly by `_scale`."""
+    if q > 55:  # 10^q itself was truncated
+        return False
+    if q < 0:  # exact only when m / 5^-q is an integer
+        return q >= -24 and m % _POW5[-q] == 0
+    return computed
+
+
+@_jit
+def _remove_digits(
+    lower: np.uint64, central: np.uint64, upper: np.uint64, c_exact: bool, c_up: bool
+) -> tuple[np.uint64, int]:
+    """The fewest digits in [lower, upper]: drop the last decimal digit of all three while
+    the interval still holds a whole number of tens; round `central` half to even at the
+    end (`c_exact`: nothing below `central` was cut before; `c_up`: what was cut before
+    is more than a half). Returns the digits and how many were removed."""
+    removed = 0
+    last = np.uint64(0)
+    while upper > 0:
+        lo = (lower + np.uint64(9)) // _TEN
+        c = central // _TEN
+        digit = central % _TEN
+        up = upper // _TEN
+        if lo > up:
+            break
+        if lo == c + _ONE and c < up:  # central sits just below a multiple of ten
+            c += _ONE
+            digit = np.uint64(0)
+            c_up = False
+        removed += 1
+        c_exact = c_exact and bool(last == 0)
+        last = digit
+        lower, central, upper = lo, c, up
+    if removed:
+        c_up = bool(last > 5 or (last == 5 and (not c_exact or (central & _ONE) == 1)))
+    if central < upper and c_up:
+        central += _ONE
+    return central, removed
+
+
+@_jit
+def _shortest(bits: np.uint64) -> tuple[np.uint64, int]:
+    """The shortest decimal that reads back as the positive finite float64 with these bits
+    (of those the closest): ``(digits, exp10)`` with value ``digits · 10^exp10``."""
+    frac = bits & _MANT_MASK
+    biased = int((bits >> np.uint64(_MANT_BITS)) & np.uint64(0x7FF))
+    if biased == 0:
+        mant, exp2 = frac, -1074
+    else:
+        mant, exp2 = frac | _HIDDEN, biased - 1075
+    if exp2 <= 0 and -exp2 < 53 and (mant & ((_ONE << np.uint64(-exp2)) - _ONE)) == 0:
+        return mant >> np.uint64(-exp2), 0  # a whole number below 2^53
+    # The interval of reals that round to the value, as (lower, central, upper)·2^e2; at a
+    # power of two (but not the smallest normal) the gap below is half the gap above.
+    if mant != _HIDDEN or biased <= 1:
+        two = np.uint64(2)
+        lower, central, upper = two * mant - _ONE, two * mant, two * mant + _ONE
+        e2 = exp2 - 1
+    else:
+        four = np.uint64(4)
+        lower, central, upper = four * mant - _ONE, four * mant, four * mant + np.uint64(2)
+        e2 = exp2 - 2
+    if e2 == 0:
+        digits, removed = _remove_digits(lower, central, upper, True, False)
+        return digits, removed
+    q = _floor_log10_pow2(-e2) + 1  # 10^q is the smallest power of ten above 2^-e2
+    dl, l_computed = _scale(lower, q)
+    dc, c_computed = _scale(central, q)
+    du, u_computed = _scale(upper, q)
+    l_exact = _exact_scaled(lower, q, l_computed)
+    c_exact = _exact_scaled(central, q, c_computed)
+    u_exact = _exact_scaled(upper, q, u_computed)
+    extra = np.uint64(-(e2 + _POW10_EXP[q - _Q_MIN] + 119))  # fraction bits of dl, dc, du
+    mask = (_ONE << extra) - _ONE
+    half = _ONE << (extra - _ONE)
+    fl, fc, fu = dl & mask, dc & mask, du & mask
+    dl, dc, du = dl >> extra, dc >> extra, du >> extra
+    even = bool((mant & _ONE) == 0)  # bounds of an even mantissa read back to it (ties to even)
+    if u_exact and fu == 0 and not even:
+        du -= _ONE
+    if c_exact:
+        c_up = bool(fc > half or (fc == half and (dc & _ONE) == 1))
+    else:  # dc is truncated: the true value is a little above
+        c_up = bool(fc >= half)
+    if not (l_exact and fl == 0 and even):
+        dl += _ONE
+    digits, removed = _remove_digits(dl, dc, du, bool(c_exact and fc == 0), c_up)
+    return digits, removed - q
+
+
+# ---- text ------------------------------------------------------------------------------------
+_ZERO, _DOT, _MINUS, _PLUS, _E = 48, 46, 45, 43, 101
+
+
+@_jit
+def _put_bytes(out: U8, p: int, text: bytes) -> int:
+    for b in range(len(text)):
+        out[p + b] = text[b]
+    return p + len(text)
+
+
+@_jit
+def _put_value(x: float, bits: np.uint64, out: U8, p: int, scratch: U8) -> int:
+    """Writes `x` as `jsonutil.MarshalValue` does at ``out[p:]``; returns the end.
+    At most 25 bytes ("-0.0000012345678901234567")."""
+    if x != x:
+        out[p], out[p + 1], out[p + 2] = 78, 97, 78  # NaN
+        return p + 3
+    if x == np.inf or x == -np.inf:
+        out[p] = _PLUS if x > 0 else _MINUS
+        out[p + 1], out[p + 2], out[p + 3] = 73, 110, 102  # Inf
+        return p + 4
+    if bits >> np.uint64(63):
+        out[p] = _MINUS
+        p += 1
+        x = -x
+        bits &= ~(_ONE << np.uint64(63))
+    if x == 0:
+        out[p] = _ZERO
+        return p + 1
+    digits, exp10 = _shortest(bits)
+    while digits % _TEN == 0:
+        digits //= _TEN
+        exp10 += 1
+    nd = 0
+    while digits:
+        scratch[nd] = _ZERO + int(digits % _TEN)
+        digits //= _TEN
+        nd += 1
+    # scratch holds the digits last first; the value is 0.d1d2… × 10^point.
+    point = nd + exp10
+    if x < 1e-6 or x >= 1e21:  # Go's 'e': d[.ddd]e±XX
+        out[p] = scratch[nd - 1]
+        p += 1
+        if nd > 1:
+            out[p] = _DOT
+            p += 1
+            for k in range(nd - 2, -1, -1):
+                out[p] = scratch[k]
+                p += 1
+        exp = point - 1
+        out[p] = _E
+        out[p + 1] = _MINUS if exp < 0 else _PLUS
+        p += 2
+        exp = abs(exp)
+        if exp >= 100:
+            out[p] = _ZERO + exp // 100
+            p += 1
+        out[p] = _ZERO + exp // 10 % 10
+        out[p + 1] = _ZERO + exp % 10
+        return p + 2
+    if point <= 0:  # 0.000ddd
+        out[p] = _ZERO
+        out[p + 1] = _DOT
+        p += 2
+        for _ in range(-point):
+            out[p] = _ZERO
+            p += 1
+        for k in range(nd - 1, -1, -1):
+            out[p] = scratch[k]
+            p += 1
+        return p
+    for k in range(nd - 1, -1, -1):  # ddd[.ddd] or ddd000
+        if nd - 1 - k == point:
+            out[p] = _DOT
+            p += 1
+        out[p] = scratch[k]
+        p += 1
+    for _ in range(point - nd):
+        out[p] = _ZERO
+        p += 1
+    return p
+
+
+def _readonly(a: U8) -> U8:
+    a.flags.writeable = False
+    return a
+
+
+def _writable_copy(a: npt.NDArray[Any], dtype: type) -> npt.NDArray[Any]:
+    """`a` as a contiguous writable array of `dtype` (numba compiles one version of a loop
+    per combination of read-only and writable arguments: keep to the warmed-up one)."""
+    out = np.ascontiguousarray(a, dtype=dtype)
+    return out if out.flags.writeable else out.copy()
+
+
+#: Bytes of the longest value text, "-0.0000012345678901234567", and timestamp text,
+#: "-9223372036854775.808".
+MAX_VALUE_TEXT = 25
 _MAX_TS_TEXT = 21
-_OPEN, _CLOSE, _COMMA, _QUOTE, _DOT, _MINUS, _ZERO = 91, 93, 44, 34, 46, 45, 48
+
+
+def _value_texts_loop(values: F64, bits: U64, out: U8, ends: I64) -> None:
+    scratch = np.empty(24, dtype=np.uint8)
+    p = 0
+    for i in range(len(values)):
+        p = _put_value(values[i], bits[i], out, p, scratch)
+        ends[i] = p
+
+
+_value_texts = compile_loop(
+    _value_texts_loop,
+    lambda: (np.array([0.1]), np.array([0.1]).view(np.uint64), np.zeros(MAX_VALUE_TEXT, np.uint8),
+             np.zeros(1, np.int64)),
+)
+
+
+def value_texts(values: F64) -> list[str]:
+    """`jsonutil.MarshalValue`'s text of every value."""
+    v = _writable_copy(values, np.float64)
+    out = np.empty(len(v) * MAX_VALUE_TEXT, dtype=np.uint8)
+    ends = np.empty(len(v), dtype=np.int64)
+    _value_texts(v, v.view(np.uint64), out, ends)
+    text = out[: int(ends[-1]) if len(v) else 0].tobytes().decode("ascii")
+    starts = [0, *ends[:-1].tolist()]
+    return [text[a:b] for a, b in zip(starts, ends.tolist())]
+
+
+# ---- matrices --------------------------------------------------------------------------------
+_OPEN, _CLOSE, _COMMA, _QUOTE = 91, 93, 44, 34
 _CLOSE_OBJECT = 125
 _METRIC_KEY = np.frombuffer(b'{"metric":', dtype=np.uint8)
 _VALUES_KEY = np.frombuffer(b',"values":', dtype=np.uint8)
@@ -33,19 +336,18 @@ def _write_matrix_loop(
     metric_offsets: I64,
     metric_data: U8,
     ts: I64,
-    val_offsets: I32,
-    val_data: U8,
-    lengths: I64,
+    values: F64,
+    bits: U64,
+    point_offsets: I64,
     out: U8,
     used: I64,
 ) -> None:
+    """Series ``s`` (its points from ``point_offsets[s]`` to ``point_offsets[s + 1]``),
+    comma-separated, without the enclosing brackets."""
     digits = np.empty(24, dtype=np.uint8)
     ten, hundred, ten_3 = np.uint64(10), np.uint64(100), np.uint64(1000)
     p = 0
-    i = 0
-    out[p] = _OPEN
-    p += 1
-    for s in range(len(lengths)):
+    for s in range(len(point_offsets) - 1):
         if s:
             out[p] = _COMMA
             p += 1
@@ -60,8 +362,8 @@ def _write_matrix_loop(
         p += len(_VALUES_KEY)
         out[p] = _OPEN
         p += 1
-        for k in range(lengths[s]):
-            if k:
+        for i in range(point_offsets[s], point_offsets[s + 1]):
+            if i > point_offsets[s]:
                 out[p] = _COMMA
                 p += 1
             out[p] = _OPEN
@@ -94,65 +396,76 @@ def _write_matrix_loop(
                 p += 4
             out[p] = _COMMA
             out[p + 1] = _QUOTE
-            p += 2
-            for b in range(val_offsets[i], val_offsets[i + 1]):
-                out[p] = val_data[b]
-                p += 1
+            p = _put_value(values[i], bits[i], out, p + 2, digits)
             out[p] = _QUOTE
             out[p + 1] = _CLOSE
             p += 2
-            i += 1
         out[p] = _CLOSE
         out[p + 1] = _CLOSE_OBJECT
         p += 2
-    out[p] = _CLOSE
-    p += 1
     used[0] = p
 
 
-def _readonly(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    a.flags.writeable = False
-    return a
-
-
 _write_matrix = compile_loop(
-    # Arrow's buffers are passed as read-only arrays (see `write_matrix`).
+    # The metrics' bytes come read-only (`np.frombuffer` of bytes).
     _write_matrix_loop,
-    lambda: (np.array([0, 2], np.int64), _readonly(np.array([123, 125], np.uint8)),
-             np.zeros(1, np.int64), _readonly(np.array([0, 1], np.int32)),
-             _readonly(np.array([48], np.uint8)), np.ones(1, np.int64),
-             np.zeros(64, np.uint8), np.zeros(1, np.int64)),
+    lambda: (np.array([0, 2], np.int64), _readonly(np.array([123, 125], np.uint8)), np.zeros(1, np.int64),
+             np.array([0.5]), np.array([0.5]).view(np.uint64), np.array([0, 1], np.int64),
+             np.zeros(128, np.uint8), np.zeros(1, np.int64)),
 )
 
-
-def _string_buffers(texts: pa.StringArray) -> tuple[I32, U8]:
-    """The offsets (one per element, plus the end) and bytes of an Arrow string array."""
-    if texts.null_count:
-        raise ValueError("a point has no value text")
-    buffers = texts.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=np.int32)[texts.offset : texts.offset + len(texts) + 1]
-    data = np.frombuffer(buffers[2] if buffers[2] is not None else b"", dtype=np.uint8)
-    offsets.flags.writeable = data.flags.writeable = False  # one compiled variant
-    return offsets, data
+#: Points per thread when a matrix is large enough to lay out on several.
+_PARALLEL_POINTS = 1 << 17
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 
 
-def write_matrix(metrics: list[bytes], ts: I64, value_texts: pa.StringArray, lengths: I64) -> bytes:
-    """A matrix's ``result`` array, ``[{"metric":…,"values":[[<t>,"<v>"],…]},…]``, as JSON:
-    series ``j`` has the JSON object `metrics[j]` and the next ``lengths[j]`` points
-    (`ts` in milliseconds, `value_texts` one per point)."""
-    val_offsets, val_data = _string_buffers(value_texts)
-    metric_offsets = np.zeros(len(metrics) + 1, dtype=np.int64)
-    np.cumsum([len(m) for m in metrics], out=metric_offsets[1:])
-    metric_data = np.frombuffer(b"".join(metrics), dtype=np.uint8)
+def _thread_pool() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(min(os.cpu_count() or 1, 4), thread_name_prefix="json-matrix")
+        return _pool
+
+
+def _write_series(
+    metric_offsets: I64, metric_data: U8, ts: I64, values: F64, point_offsets: I64
+) -> bytes:
+    points = int(point_offsets[-1] - point_offsets[0])
+    series = len(point_offsets) - 1
     size = (
-        len(ts) * (_MAX_TS_TEXT + 6) + int(val_offsets[-1] - val_offsets[0])
-        + int(metric_offsets[-1]) + len(metrics) * (len(_METRIC_KEY) + len(_VALUES_KEY) + 4) + 2
+        points * (_MAX_TS_TEXT + MAX_VALUE_TEXT + 6) + int(metric_offsets[-1] - metric_offsets[0])
+        + series * (len(_METRIC_KEY) + len(_VALUES_KEY) + 5)
     )
     out = np.empty(size, dtype=np.uint8)
     used = np.zeros(1, dtype=np.int64)
-    _write_matrix(
-        metric_offsets, metric_data, np.ascontiguousarray(ts, dtype=np.int64),
-        np.ascontiguousarray(val_offsets), val_data,
-        np.ascontiguousarray(lengths, dtype=np.int64), out, used,
-    )
+    _write_matrix(metric_offsets, metric_data, ts, values, values.view(np.uint64), point_offsets, out, used)
     return out[: int(used[0])].tobytes()
+
+
+def write_matrix(metrics: list[bytes], ts: I64, values: F64, lengths: I64) -> bytes:
+    """A matrix's ``result`` array, ``[{"metric":…,"values":[[<t>,"<v>"],…]},…]``, as JSON:
+    series ``j`` has the JSON object `metrics[j]` and the next ``lengths[j]`` points
+    (`ts` in milliseconds, `values` the samples)."""
+    if not metrics:
+        return b"[]"
+    ts = _writable_copy(ts, np.int64)
+    values = _writable_copy(values, np.float64)
+    point_offsets = np.zeros(len(metrics) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=point_offsets[1:])
+    metric_offsets = np.zeros(len(metrics) + 1, dtype=np.int64)
+    np.cumsum([len(m) for m in metrics], out=metric_offsets[1:])
+    metric_data = np.frombuffer(b"".join(metrics), dtype=np.uint8)
+    pieces = min(os.cpu_count() or 1, 4, len(ts) // _PARALLEL_POINTS, len(metrics))
+    if pieces < 2:
+        return b"[" + _write_series(metric_offsets, metric_data, ts, values, point_offsets) + b"]"
+    # Cut the series into runs of about equal points; each thread writes one run.
+    cuts = np.searchsorted(point_offsets, np.linspace(0, len(ts), pieces + 1)[1:-1])
+    bounds = [0, *np.unique(cuts).tolist(), len(metrics)]
+    runs = [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+    def run(ab: tuple[int, int]) -> bytes:
+        a, b = ab
+        return _write_series(metric_offsets[a : b + 1], metric_data, ts, values, point_offsets[a : b + 1])
+
+    return b"[" + b",".join(_thread_pool().map(run, runs)) + b"]"

@@ -6,29 +6,24 @@ Envelope (`web/api/v1/api.go` `response`): ``status``, then ``data``, ``errorTyp
 timestamps are numbers: seconds with up to three decimals (`MarshalTimestamp`). Like Go's
 encoder, ``<``, ``>``, ``&``, U+2028 and U+2029 are written as ``\\u`` escapes.
 
-The digits come from `vigilops.query.gomath` (Go's ``strconv``, one value at a time);
-`format_values`, `format_timestamps` and `points` format whole arrays with numpy, for the
-samples of a query result.
+One value at a time, the digits come from `vigilops.query.gomath` (Go's ``strconv``);
+`format_values`, `matrix_result` and `points` format whole arrays in compiled loops
+(`vigilops.query.api.points_json`), for the samples of a query result.
 """
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import orjson
-import pyarrow as pa
-import pyarrow.compute as pc
 from aiohttp import web
 
 from vigilops.query.gomath import go_format_f, go_format_g
-from vigilops.query.api.points_json import write_matrix
+from vigilops.query.api.points_json import value_texts, write_matrix
 
 
 class ErrorType(str, Enum):
@@ -111,86 +106,25 @@ def point(ms: int, v: float) -> orjson.Fragment:
     return orjson.Fragment(f'[{format_timestamp(ms)},"{format_value(v)}"]'.encode())
 
 
-#: Values formatted per thread when a result is large enough to split (Arrow's kernels
-#: release the GIL, so a big matrix formats on all cores).
-_PARALLEL_CHUNK = 1 << 18
-_format_pool: ThreadPoolExecutor | None = None
-_format_pool_lock = threading.Lock()
-
-
-def _value_texts_parallel(values: npt.NDArray[np.float64]) -> pa.StringArray:
-    """`_value_texts`, in pieces on a small thread pool when there are many values."""
-    global _format_pool
-    cores = os.cpu_count() or 1
-    if len(values) < 2 * _PARALLEL_CHUNK or cores < 2:
-        return _value_texts(values)
-    with _format_pool_lock:
-        if _format_pool is None:
-            _format_pool = ThreadPoolExecutor(min(cores, 4), thread_name_prefix="json-values")
-    pieces = max(2, min(cores, len(values) // _PARALLEL_CHUNK))
-    bounds = np.linspace(0, len(values), pieces + 1).astype(np.int64).tolist()
-    parts = list(_format_pool.map(_value_texts, [values[a:b] for a, b in zip(bounds, bounds[1:])]))
-    out: pa.StringArray = pa.concat_arrays(parts)
-    return out
-
-
-def _value_texts(values: npt.NDArray[np.float64]) -> pa.StringArray:
-    """`format_value` of every element, as an Arrow string array.
-
-    Arrow's float-to-string cast (C++, shortest round-trip digits like Go's and Python's)
-    does the work; it agrees with Go's notation except where it writes an exponent or for
-    NaN and infinities, and only those elements are formatted one by one.
-    """
-    v = np.ascontiguousarray(values, dtype=np.float64)
-    text = pc.cast(pa.array(v), pa.string())
-    if not len(v):
-        return text
-    with np.errstate(invalid="ignore"):
-        # Whole numbers below 2**53 print as the integer in both (byte counters: Arrow would
-        # switch to an exponent from 1e11 or so).
-        whole = (np.abs(v) < 2.0**53) & (v == np.trunc(v)) & ~((v == 0) & np.signbit(v))
-    if whole.any():
-        ints = pc.cast(pa.array(np.where(whole, v, 0).astype(np.int64)), pa.string())
-        text = pc.if_else(pa.array(whole), ints, text)
-    odd = ~np.isfinite(v) | pc.match_substring(text, "e").to_numpy(zero_copy_only=False)
-    if odd.any():
-        fixed = pa.array([format_value(x) for x in v[odd].tolist()], pa.string())
-        text = pc.replace_with_mask(text, pa.array(odd), fixed)
-    return text
-
-
-def _timestamp_texts(ts: npt.NDArray[np.int64]) -> pa.StringArray:
-    """`format_timestamp` of every element (whole seconds directly, else through the few
-    distinct ones: a query's steps)."""
-    t = np.asarray(ts, dtype=np.int64)
-    if not (t % 1000).any():  # whole seconds (any step of whole seconds): plain integers
-        out: pa.StringArray = pc.cast(pa.array(t // 1000), pa.string())
-        return out
-    distinct, index = np.unique(t, return_inverse=True)
-    texts = pa.array([format_timestamp(x) for x in distinct.tolist()], pa.string())
-    return texts.take(pa.array(index.ravel()))
-
-
-def _point_texts(ts: npt.NDArray[np.int64], vs: npt.NDArray[np.float64]) -> pa.StringArray:
-    return pc.binary_join_element_wise("[", _timestamp_texts(ts), ',"', _value_texts(vs), '"]', "")
-
-
 def format_values(values: npt.NDArray[np.float64]) -> list[str]:
     """`format_value` over an array at once."""
-    out: list[str] = _value_texts(values).to_pylist()
-    return out
+    return value_texts(values)
 
 
 def format_timestamps(ts: npt.NDArray[np.int64]) -> list[str]:
-    """`format_timestamp` over an array at once."""
-    out: list[str] = _timestamp_texts(ts).to_pylist()
-    return out
+    """`format_timestamp` over an array at once (a query's steps repeat: each distinct one
+    is formatted once)."""
+    t = np.asarray(ts, dtype=np.int64).ravel()
+    if not (t % 1000).any():  # whole seconds
+        return list(map(str, (t // 1000).tolist()))
+    distinct, index = np.unique(t, return_inverse=True)
+    texts = [format_timestamp(x) for x in distinct.tolist()]
+    return [texts[i] for i in index.ravel().tolist()]
 
 
 def points(ts: npt.NDArray[np.int64], vs: npt.NDArray[np.float64]) -> list[str]:
     """``[<t>,"<v>"]`` for every sample, as JSON text."""
-    out: list[str] = _point_texts(ts, vs).to_pylist()
-    return out
+    return [f'[{t},"{v}"]' for t, v in zip(format_timestamps(ts), value_texts(vs), strict=True)]
 
 
 def matrix_result(
@@ -199,14 +133,11 @@ def matrix_result(
     values: Sequence[npt.NDArray[np.float64]],
 ) -> bytes:
     """A matrix's ``result`` array as JSON: series ``j`` is ``{"metric":<metrics[j]>,
-    "values":[[<t>,"<v>"],…]}``. All values are formatted by a few Arrow kernels (on
-    several threads when there are many), then everything is laid out in one compiled pass
-    (`vigilops.query.api.points_json`)."""
+    "values":[[<t>,"<v>"],…]}``, laid out by compiled loops (`vigilops.query.api.points_json`)."""
     if not metrics:
         return b"[]"
     lengths = np.fromiter((len(t) for t in timestamps), dtype=np.int64, count=len(timestamps))
-    texts = _value_texts_parallel(np.concatenate(values))
-    return write_matrix(metrics, np.concatenate(timestamps), texts, lengths)
+    return write_matrix(metrics, np.concatenate(timestamps), np.concatenate(values), lengths)
 
 
 # ---- envelope ----------------------------------------------------------------------------

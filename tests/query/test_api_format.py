@@ -203,11 +203,12 @@ def test_duration_ms_truncates() -> None:
 
 
 def _matrix_by_points(metrics: list[bytes], ts: list, vs: list) -> bytes:  # type: ignore[type-arg]
-    from vigilops.query.api.promjson import points
-
+    """The matrix JSON, one point at a time with the one-value formatters."""
     return ("[" + ",".join(
-        '{"metric":' + m.decode() + ',"values":[' + ",".join(points(t, v)) + "]}"
-        for m, t, v in zip(metrics, ts, vs)
+        '{"metric":' + m.decode() + ',"values":['
+        + ",".join(f'[{format_timestamp(t)},"{format_value(v)}"]' for t, v in zip(t_.tolist(), v_.tolist()))
+        + "]}"
+        for m, t_, v_ in zip(metrics, ts, vs)
     ) + "]").encode()
 
 
@@ -236,16 +237,20 @@ def test_matrix_result_matches_point_by_point_formatting() -> None:
     check()
 
 
-def test_large_matrices_format_in_parallel_pieces_identically() -> None:
+def test_large_matrices_format_in_parallel_pieces_identically(monkeypatch: pytest.MonkeyPatch) -> None:
     import numpy as np
+    import orjson
 
-    from vigilops.query.api import promjson
+    from vigilops.query.api import points_json
+    from vigilops.query.api.promjson import matrix_result
 
     rng = np.random.default_rng(7)
-    n = 2 * promjson._PARALLEL_CHUNK + 12_345
-    values = np.concatenate([rng.random(n // 2) * 1e3, np.round(rng.normal(0, 1e6, n - n // 2))])
-    values[::997] = np.nan
-    values[5::1009] = 1e-9
-    parallel = promjson._value_texts_parallel(values).to_pylist()
-    assert parallel == promjson._value_texts(values).to_pylist()
-    assert len(parallel) == n
+    lengths = rng.integers(0, 400, 60)
+    lengths[[3, 17]] = 0  # series without points inside a piece and at a cut
+    ts = [np.sort(rng.integers(0, 2**40, n)) for n in lengths]
+    vs = [np.where(rng.random(n) < 0.1, np.nan, rng.normal(0, 1e6, n)) for n in lengths]
+    metrics = [orjson.dumps({"job": str(i)}) for i in range(len(lengths))]
+    expected = _matrix_by_points(metrics, ts, vs)
+    monkeypatch.setattr(points_json, "_PARALLEL_POINTS", 1000)
+    monkeypatch.setattr(points_json.os, "cpu_count", lambda: 4)
+    assert matrix_result(metrics, ts, vs) == expected
