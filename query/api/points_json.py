@@ -289,7 +289,7 @@ def _readonly(a: U8) -> U8:
 def _writable_copy(a: npt.NDArray[Any], dtype: type) -> npt.NDArray[Any]:
     """`a` as a contiguous writable array of `dtype` (numba compiles one version of a loop
     per combination of read-only and writable arguments: keep to the warmed-up one)."""
-    out = np.ascontiguousarray(a, dtype=dtype)
+    out: npt.NDArray[Any] = np.ascontiguousarray(a, dtype=dtype)
     return out if out.flags.writeable else out.copy()
 
 
