@@ -19,15 +19,13 @@ this module, so that a change to any of it invalidates the cached machine code.
 
 from __future__ import annotations
 
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 import numba
 import numpy as np
 import numpy.typing as npt
 
 from vigilops.tsdb.compiled import compile_loop
+from vigilops.tsdb.workers import ordered_map, workers
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
@@ -416,16 +414,6 @@ _write_matrix = compile_loop(
 
 #: Points per thread when a matrix is large enough to lay out on several.
 _PARALLEL_POINTS = 1 << 17
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def _thread_pool() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(min(os.cpu_count() or 1, 4), thread_name_prefix="json-matrix")
-        return _pool
 
 
 def _write_series(
@@ -456,7 +444,7 @@ def write_matrix(metrics: list[bytes], ts: I64, values: F64, lengths: I64) -> by
     metric_offsets = np.zeros(len(metrics) + 1, dtype=np.int64)
     np.cumsum([len(m) for m in metrics], out=metric_offsets[1:])
     metric_data = np.frombuffer(b"".join(metrics), dtype=np.uint8)
-    pieces = min(os.cpu_count() or 1, 4, len(ts) // _PARALLEL_POINTS, len(metrics))
+    pieces = min(workers(), len(ts) // _PARALLEL_POINTS, len(metrics))
     if pieces < 2:
         return b"[" + _write_series(metric_offsets, metric_data, ts, values, point_offsets) + b"]"
     # Cut the series into runs of about equal points; each thread writes one run.
@@ -468,4 +456,4 @@ def write_matrix(metrics: list[bytes], ts: I64, values: F64, lengths: I64) -> by
         a, b = ab
         return _write_series(metric_offsets[a : b + 1], metric_data, ts, values, point_offsets[a : b + 1])
 
-    return b"[" + b",".join(_thread_pool().map(run, runs)) + b"]"
+    return b"[" + b",".join(ordered_map(run, runs)) + b"]"

@@ -252,5 +252,5 @@ def test_large_matrices_format_in_parallel_pieces_identically(monkeypatch: pytes
     metrics = [orjson.dumps({"job": str(i)}) for i in range(len(lengths))]
     expected = _matrix_by_points(metrics, ts, vs)
     monkeypatch.setattr(points_json, "_PARALLEL_POINTS", 1000)
-    monkeypatch.setattr(points_json.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(points_json, "workers", lambda: 4)
     assert matrix_result(metrics, ts, vs) == expected
