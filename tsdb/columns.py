@@ -7,18 +7,51 @@ importer all pass data around in this form, so every step is a whole-array opera
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from .compiled import compile_loop
+from .workers import ordered_map
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
 F64 = npt.NDArray[np.float64]
 #: Samples of several series from one source: (ids, samples per id, timestamps, values).
 Part = tuple[I64, I64, I64, F64]
+
+
+@dataclass(frozen=True)
+class DeferredPart:
+    """Samples of several series not decoded yet: ``counts[k]`` samples of series
+    ``ids[k]``, which ``write(dest, out_ts, out_vs)`` decodes straight into columns, run
+    ``k`` at offset ``dest[k]`` (a block's frame wholly inside the range read: decoding
+    it in place saves copying every sample once more)."""
+
+    ids: I64
+    counts: I64
+    write: Callable[[I64, I64, F64], None]
+
+
+#: Either kind of part `concat_time_ordered` joins.
+AnyPart = Part | DeferredPart
+
+
+def part_runs(part: AnyPart) -> tuple[I64, I64]:
+    """The ids and per-id sample counts of a part."""
+    if isinstance(part, DeferredPart):
+        return part.ids, part.counts
+    return part[0], part[1]
+
+
+def with_ids(part: AnyPart, ids: I64) -> AnyPart:
+    """`part` with its ids replaced (same length): renumbering into a merged id space."""
+    if isinstance(part, DeferredPart):
+        return DeferredPart(ids, part.counts, part.write)
+    return ids, part[1], part[2], part[3]
 
 
 @dataclass(frozen=True)
@@ -120,31 +153,58 @@ def concat_columns(parts: list[SampleColumns]) -> SampleColumns:
     )
 
 
-def concat_time_ordered(parts: list[Part]) -> SampleColumns:
+#: Joins with at least this many deferred parts decode them on the shared worker threads.
+_PARALLEL_PARTS = 4
+
+
+def concat_time_ordered(parts: Sequence[AnyPart]) -> SampleColumns:
     """Join frame extracts into columns sorted by (id, t) without sorting samples.
 
-    Each part is (distinct ids, per-id sample counts, timestamps, values), and for any id
-    the parts come in time order with disjoint time ranges (a block's frames: one per time
-    slice). Ids need not be ascending within a part (the head's, renumbered). Only the runs are ordered (a stable sort of one entry per id per part), then
-    the samples are gathered once.
+    Each part is (distinct ids, per-id sample counts, timestamps, values), or a
+    `DeferredPart`, and for any id the parts come in time order with disjoint time ranges
+    (a block's frames: one per time slice). Ids need not be ascending within a part (the
+    head's, renumbered). Only the runs are ordered (a stable sort of one entry per id per
+    part); then every run is written once at its place: copied from a decoded part, or
+    decoded there from a deferred one (those on several threads when there are many).
     """
-    parts = [p for p in parts if len(p[0])]
+    parts = [p for p in parts if len(part_runs(p)[0])]
     if not parts:
         return SampleColumns.empty()
-    if len(parts) == 1 and (np.diff(parts[0][0]) > 0).all():
-        ids, counts, ts, vals = parts[0]
+    first = parts[0]
+    if len(parts) == 1 and not isinstance(first, DeferredPart) and (np.diff(first[0]) > 0).all():
+        ids, counts, ts, vals = first
         return SampleColumns(repeat_runs(ids, counts), ts, vals)
-    run_ids = np.concatenate([p[0] for p in parts])
-    run_len = np.concatenate([p[1] for p in parts])
-    run_start = np.zeros(len(run_len), dtype=np.int64)
-    np.cumsum(run_len[:-1], out=run_start[1:])
+    runs = [part_runs(p) for p in parts]
+    run_ids = np.concatenate([ids for ids, _ in runs])
+    run_len = np.concatenate([counts for _, counts in runs]).astype(np.int64, copy=False)
     order = np.argsort(run_ids, kind="stable")
-    starts, lengths = run_start[order], run_len[order]
-    src_ts = np.concatenate([p[2] for p in parts])
-    src_vs = np.concatenate([p[3] for p in parts])
-    ts = np.empty_like(src_ts)
-    vals = np.empty_like(src_vs)
-    _copy_runs(src_ts, src_vs.view(np.uint64), starts, lengths, ts, vals.view(np.uint64))
+    lengths = run_len[order]
+    dest = np.empty(len(order), dtype=np.int64)
+    dest[order] = np.cumsum(lengths) - lengths
+    ts = np.empty(int(lengths.sum()), dtype=np.int64)
+    vals = np.empty(len(ts), dtype=np.float64)
+    bounds = np.cumsum([0, *(len(ids) for ids, _ in runs)]).tolist()
+
+    def place(k: int) -> None:
+        part, at = parts[k], dest[bounds[k] : bounds[k + 1]]
+        if isinstance(part, DeferredPart):
+            part.write(at, ts, vals)
+        else:
+            _, counts, src_ts, src_vs = part
+            if int(counts.sum()) != len(src_ts) or len(src_vs) != len(src_ts):
+                raise ValueError("a part's counts do not match its samples")
+            _scatter_runs(
+                np.ascontiguousarray(src_ts, dtype=np.int64),
+                np.ascontiguousarray(src_vs, dtype=np.float64).view(np.uint64),
+                np.ascontiguousarray(counts, dtype=np.int64), at, ts, vals.view(np.uint64),
+            )
+
+    deferred = sum(isinstance(p, DeferredPart) for p in parts)
+    if deferred >= _PARALLEL_PARTS:
+        ordered_map(place, range(len(parts)))
+    else:
+        for k in range(len(parts)):
+            place(k)
     return SampleColumns(repeat_runs(run_ids[order], lengths), ts, vals)
 
 
@@ -174,23 +234,31 @@ def repeat_runs(ids: I64, counts: I64) -> I64:
     return out
 
 
-def _copy_runs_loop(src_ts: I64, src_vs: U64, starts: I64, lengths: I64, ts: I64, vs: U64) -> None:
-    p = 0
-    for r in range(len(starts)):
-        a = starts[r]
-        for k in range(lengths[r]):
+def _scatter_runs_loop(src_ts: I64, src_vs: U64, counts: I64, dest: I64, ts: I64, vs: U64) -> None:
+    a = 0
+    for r in range(len(counts)):
+        p = dest[r]
+        for k in range(counts[r]):
             ts[p + k] = src_ts[a + k]
             vs[p + k] = src_vs[a + k]
-        p += lengths[r]
+        a += counts[r]
 
 
-#: Copies the runs ``src[starts[r] : starts[r] + lengths[r]]`` one after the other (values
-#: as their bits): one pass, where an index array plus a gather took three.
-_copy_runs = compile_loop(
-    _copy_runs_loop,
-    lambda: (np.zeros(1, np.int64), np.zeros(1, np.uint64), np.zeros(1, np.int64),
-             np.ones(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.uint64)),
+#: Copies the consecutive runs of ``src`` (``counts[r]`` samples each) to ``dest[r]``
+#: (values as their bits), in one pass.
+_scatter_runs = compile_loop(
+    _scatter_runs_loop,
+    lambda: (np.zeros(1, np.int64), np.zeros(1, np.uint64), np.ones(1, np.int64),
+             np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.uint64)),
+    # Parts of the head come as read-only views.
+    lambda: (_readonly(np.zeros(1, np.int64)), _readonly(np.zeros(1, np.uint64)), np.ones(1, np.int64),
+             np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.uint64)),
 )
+
+
+def _readonly(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    a.flags.writeable = False
+    return a
 
 
 def find_positions(frame_ids: I64, wanted: I64) -> tuple[I64, I64]:

@@ -22,11 +22,16 @@ import numba
 _registered: list[tuple[Any, Callable[[], tuple[Any, ...]]]] = []
 
 
-def compile_loop(loop: Callable[..., None], example: Callable[[], tuple[Any, ...]]) -> Any:
+def compile_loop(
+    loop: Callable[..., None], example: Callable[[], tuple[Any, ...]],
+    *more_examples: Callable[[], tuple[Any, ...]],
+) -> Any:
     """`loop`, compiled at its first call; `example()` gives arguments `warm_up` calls it
-    with (small arrays of the production types; outputs included)."""
+    with (small arrays of the production types; outputs included), `more_examples` those
+    of other variants it is called with (read-only inputs, say)."""
     kernel = numba.njit(cache=True, nogil=True, error_model="numpy")(loop)
-    _registered.append((kernel, example))
+    for ex in (example, *more_examples):
+        _registered.append((kernel, ex))
     return kernel
 
 

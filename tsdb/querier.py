@@ -11,12 +11,15 @@ import numpy as np
 from .api import SelectHints, SeriesData
 from .block.reader import BlockReader
 from .columns import (
-    Part,
+    AnyPart,
+    DeferredPart,
     SampleColumns,
     clip_part,
     concat_time_ordered,
+    part_runs,
     sort_dedup,
     strictly_ordered,
+    with_ids,
 )
 from .errors import CorruptionError
 from .model import MIN_TIME, Labels, Matcher
@@ -91,7 +94,7 @@ class DBQuerier:
         """
         mint, maxt = self._clip(hints)
         # Per source: its parts (with source-local series ids) and the labels of those ids.
-        sources: list[tuple[list[Part], dict[int, Labels]]] = []
+        sources: list[tuple[list[AnyPart], dict[int, Labels]]] = []
         for block in self._blocks:
             if block.maxt <= mint or block.mint > maxt:
                 continue
@@ -106,7 +109,7 @@ class DBQuerier:
                     self._on_corrupt(block, exc)
                 continue
             if parts:
-                local = np.unique(np.concatenate([p[0] for p in parts]))
+                local = np.unique(np.concatenate([part_runs(p)[0] for p in parts]))
                 sources.append((parts, {int(s): block.labels(int(s)) for s in local.tolist()}))
         if self._head_overlaps:
             refs, labels = self._head_series(matchers)
@@ -117,23 +120,24 @@ class DBQuerier:
                 cols = self._tombstones.apply(self._snapshot.gather(refs, mint, maxt))
                 if len(cols):
                     present, starts = cols.series_bounds()
-                    part = (present, np.diff(starts), cols.timestamps, cols.values)
-                    sources.append(([part], {int(r): by_ref[int(r)] for r in present.tolist()}))
+                    head_part: AnyPart = (present, np.diff(starts), cols.timestamps, cols.values)
+                    sources.append(([head_part], {int(r): by_ref[int(r)] for r in present.tolist()}))
         if not sources:
             return [], SampleColumns.empty()
         distinct = sorted({ls for _, names in sources for ls in names.values()})
         rank = {ls: i for i, ls in enumerate(distinct)}
-        merged_parts: list[Part] = []
+        merged_parts: list[AnyPart] = []
         for parts, names in sources:
             local = np.fromiter(names, dtype=np.int64, count=len(names))
             ranks = np.fromiter((rank[ls] for ls in names.values()), dtype=np.int64, count=len(names))
             order = np.argsort(local)
             local, ranks = local[order], ranks[order]
             for part in parts:
-                clipped = clip_part(part, mint, maxt)
+                # Deferred parts are frames wholly inside the range; others may straddle it.
+                clipped = part if isinstance(part, DeferredPart) else clip_part(part, mint, maxt)
                 if clipped is not None:
-                    ids, counts, ts, vs = clipped
-                    merged_parts.append((ranks[np.searchsorted(local, ids)], counts, ts, vs))
+                    ids = part_runs(clipped)[0]
+                    merged_parts.append(with_ids(clipped, ranks[np.searchsorted(local, ids)]))
         merged = concat_time_ordered(merged_parts)
         r, t = merged.refs, merged.timestamps
         if len(sources) > 1 and not strictly_ordered(r, t):

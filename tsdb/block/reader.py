@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from ..chunks.frame import decode_frame
-from ..columns import Part, SampleColumns, concat_time_ordered, find_positions
+from ..chunks.frame import decode_frame, open_frame
+from ..columns import AnyPart, DeferredPart, SampleColumns, concat_time_ordered, find_positions
 from ..errors import CorruptionError
 from ..filenames import BLOCK_CHUNKS, BLOCK_INDEX, BLOCK_META, BLOCK_TOMBSTONES, TMP_SUFFIX
 from ..model import Labels, Matcher
@@ -106,11 +106,13 @@ class BlockReader:
                 cols = cols.select(m)
         return cols
 
-    def sample_parts(self, ids: I64, mint: int, maxt: int) -> list[Part]:
+    def sample_parts(self, ids: I64, mint: int, maxt: int) -> list[AnyPart]:
         """The samples of series `ids` (sorted) from the frames overlapping [mint, maxt], as
-        `concat_time_ordered` parts ``(ids, counts, timestamps, values)`` in time order, not
-        joined yet: a caller merging several sources joins everything once. Only samples in
-        [mint, maxt] are included. With tombstones, one part, already applied."""
+        `concat_time_ordered` parts in time order, not joined yet: a caller merging several
+        sources joins everything once. Frames wholly inside [mint, maxt] come as
+        `DeferredPart` (decoded by the join), the others as ``(ids, counts, timestamps,
+        values)`` with only their samples in [mint, maxt]. With tombstones, one part,
+        already applied."""
         if not len(ids) or maxt < self.mint or mint >= self.maxt:
             return []
         if len(self.tombstones):
@@ -121,7 +123,7 @@ class BlockReader:
             return [(present, np.diff(starts), cols.timestamps, cols.values)]
         return self._frame_parts(ids, mint, maxt)
 
-    def _frame_parts(self, ids: I64, mint: int, maxt: int) -> list[Part]:
+    def _frame_parts(self, ids: I64, mint: int, maxt: int) -> list[AnyPart]:
         frames = self.index.frames
         rows = frames.rows
         where = os.path.join(self.path, BLOCK_CHUNKS)
@@ -135,12 +137,18 @@ class BlockReader:
             inside = at < len(ids)
             inside[inside] = ids[at[inside]] <= frames.series[last_pos[inside]]
             overlap = overlap[inside]
-        parts: list[Part] = []
+        parts: list[AnyPart] = []
         for i in overlap.tolist():
             s0 = int(rows["series_start"][i])
             frame_ids = frames.series[s0 : s0 + int(rows["series_count"][i])].astype(np.int64)
             positions, found = find_positions(frame_ids, ids)
             if not len(found):
+                continue
+            if int(rows["mint"][i]) >= mint and int(rows["maxt"][i]) <= maxt:
+                # Every sample is wanted: checked and read now, decoded where the caller
+                # places it (`concat_time_ordered`).
+                opened = open_frame(self._frame_bytes(i), where=f"{where} frame {i}", select=positions)
+                parts.append(DeferredPart(found, opened.counts, opened.write_into))
                 continue
             d = decode_frame(
                 self._frame_bytes(i), where=f"{where} frame {i}", select=positions,

@@ -38,7 +38,7 @@ import numpy.typing as npt
 import zstandard
 
 from ..errors import CorruptionError
-from .frame_integrate import integrate
+from .frame_integrate import integrate, integrate_into
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
@@ -570,6 +570,47 @@ def _open(buf: bytes | bytearray | memoryview, where: str) -> tuple[memoryview, 
     return memoryview(body), len(payload)
 
 
+@dataclass(frozen=True)
+class OpenedFrame:
+    """A frame checked, decompressed and read, with the series to integrate (`open_frame`):
+    ``counts[j]`` samples for the ``j``-th selected series. `write_into` integrates them."""
+
+    body: _Body
+    select: I64
+    counts: I64
+
+    def write_into(self, dest: I64, out_ts: I64, out_vs: F64) -> None:
+        """All samples of the selected series, series ``j`` at ``[dest[j], dest[j] +
+        counts[j])`` of `out_ts` and `out_vs` (the caller sized and placed them)."""
+        b, select = self.body, self.select
+        if len(dest) != len(select) or (
+            len(dest) and (int(dest.min()) < 0 or int((dest + self.counts).max()) > len(out_ts))
+        ):
+            raise IndexError("frame samples written outside the columns")
+        integrate_into(
+            b.ts_planes, b.val_planes, b.layout.starts[select] - select, self.counts,
+            b.first_ts[select], b.first_vals[select], b.modes[select], b.exps[select], _POW10,
+            dest, out_ts, out_vs,
+        )
+
+
+def open_frame(
+    buf: bytes | bytearray | memoryview, where: str = "frame", select: I64 | None = None
+) -> OpenedFrame:
+    """Check, decompress and read a frame, not integrating its columns yet; raise
+    `CorruptionError` naming `where` if it fails its checks. `select`: as `decode_frame`."""
+    body, _ = _open(buf, where)
+    try:
+        b = _read_body(body)
+        if select is None:
+            select = np.arange(b.layout.s, dtype=np.int64)
+        elif len(select) and (int(select[0]) < 0 or int(select[-1]) >= b.layout.s):
+            raise IndexError(f"series positions {select} outside the frame's {b.layout.s} series")
+        return OpenedFrame(b, select, b.layout.counts[select])
+    except (ValueError, IndexError, struct.error) as exc:
+        raise CorruptionError(where, f"undecodable frame: {exc}") from None
+
+
 def decode_frame(
     buf: bytes | bytearray | memoryview,
     where: str = "frame",
@@ -585,18 +626,12 @@ def decode_frame(
     Only samples with timestamps in [`mint`, `maxt`] are returned (``counts`` then says how
     many each series kept, possibly 0). The returned arrays are owned by the caller.
     """
-    body, _ = _open(buf, where)
+    opened = open_frame(buf, where, select)
+    b, select = opened.body, opened.select
     try:
-        b = _read_body(body)
-        layout = b.layout
-        if select is None:
-            select = np.arange(layout.s, dtype=np.int64)
-        elif len(select) and (int(select[0]) < 0 or int(select[-1]) >= layout.s):
-            raise IndexError(f"series positions {select} outside the frame's {layout.s} series")
-        counts = layout.counts[select]
         # The k-th sample (k >= 1) of series j sits at starts[j] - j + k - 1 in the planes.
         kept, ts, vs = integrate(
-            b.ts_planes, b.val_planes, layout.starts[select] - select, counts,
+            b.ts_planes, b.val_planes, b.layout.starts[select] - select, opened.counts,
             b.first_ts[select], b.first_vals[select], b.modes[select], b.exps[select], _POW10,
             mint, maxt,
         )

@@ -27,6 +27,7 @@ F64 = npt.NDArray[np.float64]
 # The value modes (the same numbers as `frame.MODE_*`, which this module must not import).
 _DECIMAL_DELTA = 0
 _DECIMAL_DOD = 1
+_MIN_INT64, _MAX_INT64 = -(2**63), 2**63 - 1
 
 
 def _integrate_loop(
@@ -45,6 +46,7 @@ def _integrate_loop(
     out_vs: F64,
     out_bits: U64,
     kept: I64,
+    dest: I64,
 ) -> None:
     one = np.uint64(1)
     zero = np.uint64(0)
@@ -78,6 +80,8 @@ def _integrate_loop(
         bits = u  # XOR: the float64 bits
         m = (u >> one) ^ (zero - (u & one))  # decimal: the mantissa
         m_step = zero
+        if len(dest):
+            p = dest[j]
         start = p
         for k in range(counts[j]):
             if k:
@@ -117,9 +121,11 @@ _integrate = compile_loop(
         np.zeros(1, np.int64), np.ones(1, np.int64), np.zeros(1, np.uint64),
         np.zeros(1, np.uint64), np.zeros(1, np.uint8), np.zeros(1, np.uint8),
         np.ones(16), 0, 0, np.zeros(1, np.uint64), np.zeros(1), np.zeros(1, np.uint64),
-        np.zeros(1, np.int64),
+        np.zeros(1, np.int64), np.zeros(0, np.int64),
     ),
 )
+
+_NO_DEST = np.zeros(0, dtype=np.int64)
 
 
 def integrate(
@@ -163,6 +169,7 @@ def integrate(
         vs,
         vs.view(np.uint64),
         kept,
+        _NO_DEST,
     )
     n = int(kept.sum())
     if n == total:
@@ -170,3 +177,40 @@ def integrate(
     if n > total // 2:
         return kept, ts[:n], vs[:n]
     return kept, ts[:n].copy(), vs[:n].copy()  # do not hold on to the whole frame
+
+
+def integrate_into(
+    ts_planes: U8,
+    val_planes: U8,
+    rest_start: I64,
+    counts: I64,
+    first_ts: I64,
+    first_vals: U64,
+    modes: U8,
+    exps: U8,
+    pow10: F64,
+    dest: I64,
+    out_ts: I64,
+    out_vs: F64,
+) -> None:
+    """Like `integrate`, all samples, each series ``j`` written at ``out_ts[dest[j] :
+    dest[j] + counts[j]]`` (and `out_vs`): straight into a larger column set. Callers
+    check all bounds beforehand, destinations included."""
+    _integrate(
+        ts_planes,
+        val_planes,
+        np.ascontiguousarray(rest_start, dtype=np.int64),
+        np.ascontiguousarray(counts, dtype=np.int64),
+        np.ascontiguousarray(first_ts, dtype=np.int64).view(np.uint64),
+        np.ascontiguousarray(first_vals, dtype=np.uint64),
+        np.ascontiguousarray(modes, dtype=np.uint8),
+        np.ascontiguousarray(exps, dtype=np.uint8),
+        pow10,
+        _MIN_INT64,
+        _MAX_INT64,
+        out_ts.view(np.uint64),
+        out_vs,
+        out_vs.view(np.uint64),
+        np.empty(len(counts), dtype=np.int64),
+        np.ascontiguousarray(dest, dtype=np.int64),
+    )
