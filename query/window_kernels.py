@@ -3,7 +3,8 @@
 Whole-array numpy work costs one pass over memory per operation; finding every window's
 samples and extrapolating a rate took some thirty such passes over the (series x steps)
 grid. These loops do each in one pass, compiled by numba (`vigilops.tsdb.compiled`, whose
-`warm_up` compiles them, or loads them from numba's cache, ahead of the first query).
+`warm_up` compiles them, or loads them from numba's cache, ahead of the first query); a
+large grid is split by rows over the shared worker threads (the loops release the GIL).
 
 The arithmetic is Prometheus 2.42's, in the same order and in IEEE double precision (no
 fast-math), so results are bit-identical to the reference numpy implementations the tests
@@ -16,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vigilops.tsdb.compiled import compile_loop
+from vigilops.tsdb.workers import ordered_map, workers
 
 Int64Array = npt.NDArray[np.int64]
 Float64Array = npt.NDArray[np.float64]
@@ -71,15 +73,16 @@ def window_bounds(
     n, steps = len(starts), len(eval_ts)
     lo = np.empty((n, steps), dtype=np.int64)
     hi = np.empty((n, steps), dtype=np.int64)
-    _window_bounds(
-        np.ascontiguousarray(ts, dtype=np.int64),
-        np.ascontiguousarray(starts, dtype=np.int64),
-        np.ascontiguousarray(ends, dtype=np.int64),
-        np.ascontiguousarray(eval_ts, dtype=np.int64),
-        int(range_ms),
-        lo,
-        hi,
-    )
+    ts = np.ascontiguousarray(ts, dtype=np.int64)
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    ends = np.ascontiguousarray(ends, dtype=np.int64)
+    eval_ts = np.ascontiguousarray(eval_ts, dtype=np.int64)
+
+    def rows(ab: tuple[int, int]) -> None:
+        a, b = ab
+        _window_bounds(ts, starts[a:b], ends[a:b], eval_ts, int(range_ms), lo[a:b], hi[a:b])
+
+    ordered_map(rows, row_ranges(n, n * steps))
     return lo, hi
 
 
@@ -97,11 +100,19 @@ def _extrapolated_rate_loop(
     present: BoolArray,
 ) -> None:
     # Positions k where the value decreases (vs[k] < vs[k - 1]): a counter reset, whose
-    # previous value is added back when k - 1 and k both lie in a window.
-    drops = np.empty(len(vs), dtype=np.int64)
+    # previous value is added back when k - 1 and k both lie in a window. Only positions
+    # inside these rows' windows matter.
+    first = len(vs)
+    last = 0
+    for s in range(lo.shape[0]):
+        for j in range(lo.shape[1]):
+            if hi[s, j] > lo[s, j]:
+                first = min(first, lo[s, j])
+                last = max(last, hi[s, j])
+    drops = np.empty(max(0, last - first), dtype=np.int64)
     n_drops = 0
     if is_counter:
-        for k in range(1, len(vs)):
+        for k in range(first + 1, last):
             if vs[k] < vs[k - 1]:
                 drops[n_drops] = k
                 n_drops += 1
@@ -177,17 +188,30 @@ def extrapolated_rate_grid(
     adds them, so the rounding is the same."""
     out = np.empty(lo.shape, dtype=np.float64)
     present = np.empty(lo.shape, dtype=np.bool_)
-    _extrapolated_rate(
-        np.ascontiguousarray(ts, dtype=np.int64),
-        np.ascontiguousarray(vs, dtype=np.float64),
-        np.ascontiguousarray(lo, dtype=np.int64),
-        np.ascontiguousarray(hi, dtype=np.int64),
-        np.ascontiguousarray(eval_ts, dtype=np.int64),
-        int(range_ms),
-        float(range_s),
-        bool(is_counter),
-        bool(is_rate),
-        out,
-        present,
-    )
+    ts = np.ascontiguousarray(ts, dtype=np.int64)
+    vs = np.ascontiguousarray(vs, dtype=np.float64)
+    lo = np.ascontiguousarray(lo, dtype=np.int64)
+    hi = np.ascontiguousarray(hi, dtype=np.int64)
+    eval_ts = np.ascontiguousarray(eval_ts, dtype=np.int64)
+
+    def rows(ab: tuple[int, int]) -> None:
+        a, b = ab
+        _extrapolated_rate(
+            ts, vs, lo[a:b], hi[a:b], eval_ts, int(range_ms), float(range_s), bool(is_counter),
+            bool(is_rate), out[a:b], present[a:b],
+        )
+
+    ordered_map(rows, row_ranges(lo.shape[0], lo.size))
     return out, present
+
+
+#: Windows per thread below which a grid is not split.
+_PARALLEL_WINDOWS = 1 << 16
+
+
+def row_ranges(rows: int, cells: int) -> list[tuple[int, int]]:
+    """Row slices ``(a, b)`` of a (rows x steps) grid of `cells` windows: one per worker
+    thread (`vigilops.tsdb.workers`) when the grid is large, else one."""
+    pieces = max(1, min(workers(), cells // _PARALLEL_WINDOWS, rows))
+    cuts = np.linspace(0, rows, pieces + 1).astype(np.int64).tolist()
+    return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a] or [(0, 0)]

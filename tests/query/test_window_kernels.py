@@ -34,3 +34,41 @@ def test_window_bounds_agree_with_binary_search(
         for j, t in enumerate(eval_ts):
             assert lo[i, j] == starts[i] + np.searchsorted(ts, t - range_ms, side="left")
             assert hi[i, j] == starts[i] + np.searchsorted(ts, t, side="right")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    series=st.lists(st.lists(st.integers(0, 9), max_size=15), min_size=1, max_size=7),
+    steps=st.integers(1, 9),
+    range_ms=st.integers(1, 40),
+    is_counter=st.booleans(),
+)
+def test_grids_split_over_threads_give_the_same_windows_and_rates(
+    series: list[list[int]], steps: int, range_ms: int, is_counter: bool
+) -> None:
+    """Rows split into pieces (one per worker): each piece finds the counter resets of its
+    own samples only, and lands in its own rows."""
+    import pytest
+
+    from vigilops.query import window_kernels as wk
+
+    lengths = np.array([len(s) for s in series], dtype=np.int64)
+    ends = np.cumsum(lengths)
+    starts = ends - lengths
+    ts = np.concatenate([np.arange(len(s), dtype=np.int64) * 5 for s in series] or [np.zeros(0, np.int64)])
+    vs = np.array([float(v) for s in series for v in s])
+    grid = np.arange(steps, dtype=np.int64) * 7
+
+    def run() -> tuple[np.ndarray, ...]:  # type: ignore[type-arg]
+        lo, hi = wk.window_bounds(ts, starts, ends, grid, range_ms)
+        out, present = wk.extrapolated_rate_grid(ts, vs, lo, hi, grid, range_ms, range_ms / 1000, is_counter, True)
+        return lo, hi, out, present
+
+    whole = run()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(wk, "_PARALLEL_WINDOWS", 1)
+        mp.setattr(wk, "workers", lambda: 3)
+        assert len(wk.row_ranges(len(series), len(series) * steps)) == min(3, len(series))
+        split = run()
+    for a, b in zip(whole, split):
+        assert np.array_equal(a.view(np.uint8), b.view(np.uint8))
