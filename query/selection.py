@@ -266,11 +266,17 @@ def load_selections(
 def _load_flat(querier: Querier, key: SelectorKey, need: _Need, step_ms: int) -> SeriesSet:
     """One selector through `Querier.select_columns`: flat arrays from the start."""
     labels, cols = querier.select_columns(list(key), need.hints(step_ms))
-    ts, vs, refs = cols.timestamps, cols.values, cols.refs
-    if len(ts) and (int(ts.min()) < need.mint or int(ts.max()) > need.maxt):
+    ts, vs = cols.timestamps, cols.values
+    present, starts = cols.series_bounds()
+    lengths = np.zeros(len(labels), dtype=np.int64)
+    lengths[present] = np.diff(starts)
+    # Each series' samples are in time order: its first and last bound them.
+    if len(ts) and (
+        int(ts[starts[:-1]].min()) < need.mint or int(ts[starts[1:] - 1].max()) > need.maxt
+    ):
         inside = (ts >= need.mint) & (ts <= need.maxt)
-        ts, vs, refs = ts[inside], vs[inside], refs[inside]
-    lengths = np.bincount(refs, minlength=len(labels)).astype(np.int64)
+        ts, vs = ts[inside], vs[inside]
+        lengths = np.bincount(cols.refs[inside], minlength=len(labels)).astype(np.int64)
     if len(labels) and not lengths.all():
         present = np.flatnonzero(lengths)
         labels = [labels[i] for i in present.tolist()]

@@ -54,16 +54,40 @@ def with_ids(part: AnyPart, ids: I64) -> AnyPart:
     return ids, part[1], part[2], part[3]
 
 
-@dataclass(frozen=True)
 class SampleColumns:
-    """Samples of many series, sorted by (ref, t), one sample per (ref, t)."""
+    """Samples of many series, sorted by (ref, t), one sample per (ref, t).
 
-    refs: I64
-    timestamps: I64
-    values: F64
+    Made from per-sample ``refs``, or with `from_runs` from each series' sample count, in
+    which case ``refs`` is only expanded if asked for (`series_bounds` does not need it).
+    """
+
+    __slots__ = ("_refs", "_runs", "timestamps", "values")
+
+    def __init__(self, refs: I64, timestamps: I64, values: F64) -> None:
+        self._refs: I64 | None = refs
+        self._runs: tuple[I64, I64] | None = None
+        self.timestamps = timestamps
+        self.values = values
+
+    @classmethod
+    def from_runs(cls, ids: I64, counts: I64, timestamps: I64, values: F64) -> SampleColumns:
+        """Series ``ids[k]`` (ascending) has the next ``counts[k]`` (>= 1) samples."""
+        out = cls.__new__(cls)
+        out._refs = None
+        out._runs = (ids, counts)
+        out.timestamps = timestamps
+        out.values = values
+        return out
+
+    @property
+    def refs(self) -> I64:
+        if self._refs is None:
+            assert self._runs is not None
+            self._refs = repeat_runs(*self._runs)
+        return self._refs
 
     def __len__(self) -> int:
-        return len(self.refs)
+        return len(self.timestamps)
 
     @staticmethod
     def empty() -> SampleColumns:
@@ -76,6 +100,11 @@ class SampleColumns:
 
     def series_bounds(self) -> tuple[I64, I64]:
         """Distinct refs and the start offset of each one's run (plus the end)."""
+        if self._runs is not None:
+            ids, counts = self._runs
+            starts = np.zeros(len(counts) + 1, dtype=np.int64)
+            np.cumsum(counts, out=starts[1:])
+            return ids, starts
         if not len(self.refs):
             return np.zeros(0, dtype=np.int64), np.zeros(1, dtype=np.int64)
         change = np.flatnonzero(np.diff(self.refs)) + 1
@@ -127,6 +156,32 @@ def strictly_ordered(refs: I64, ts: I64) -> bool:
     return bool(out[0])
 
 
+def _times_increase_loop(starts: I64, ts: I64, out: npt.NDArray[np.bool_]) -> None:
+    out[0] = True
+    for s in range(len(starts) - 1):
+        for i in range(starts[s] + 1, starts[s + 1]):
+            if ts[i] <= ts[i - 1]:
+                out[0] = False
+                return
+
+
+_times_increase = compile_loop(
+    _times_increase_loop,
+    lambda: (np.array([0, 2], np.int64), np.arange(2, dtype=np.int64), np.ones(1, np.bool_)),
+)
+
+
+def strictly_ordered_columns(cols: SampleColumns) -> bool:
+    """`strictly_ordered` of a column set, from its series bounds (without expanding the
+    per-sample refs of one made `from_runs`)."""
+    ids, starts = cols.series_bounds()
+    if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():
+        return False
+    out = np.ones(1, dtype=np.bool_)
+    _times_increase(starts, np.ascontiguousarray(cols.timestamps, dtype=np.int64), out)
+    return bool(out[0])
+
+
 def ranges(starts: I64, lengths: I64) -> I64:
     """Concatenation of arange(s, s + n) for every (s, n), without a Python loop."""
     total = int(lengths.sum())
@@ -173,6 +228,8 @@ def concat_time_ordered(parts: Sequence[AnyPart]) -> SampleColumns:
     first = parts[0]
     if len(parts) == 1 and not isinstance(first, DeferredPart) and (np.diff(first[0]) > 0).all():
         ids, counts, ts, vals = first
+        if counts.all():
+            return SampleColumns.from_runs(ids, counts, ts, vals)
         return SampleColumns(repeat_runs(ids, counts), ts, vals)
     runs = [part_runs(p) for p in parts]
     run_ids = np.concatenate([ids for ids, _ in runs])
@@ -205,7 +262,14 @@ def concat_time_ordered(parts: Sequence[AnyPart]) -> SampleColumns:
     else:
         for k in range(len(parts)):
             place(k)
-    return SampleColumns(repeat_runs(run_ids[order], lengths), ts, vals)
+    # Runs of one id are adjacent now: one total per id.
+    sorted_ids = run_ids[order]
+    heads = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
+    totals = np.add.reduceat(lengths, heads) if len(heads) else lengths
+    ids = sorted_ids[heads]
+    if not totals.all():  # parts may carry empty runs
+        ids, totals = ids[totals > 0], totals[totals > 0]
+    return SampleColumns.from_runs(ids, totals, ts, vals)
 
 
 def _repeat_runs_loop(ids: I64, counts: I64, out: I64) -> None:

@@ -18,7 +18,7 @@ from .columns import (
     concat_time_ordered,
     part_runs,
     sort_dedup,
-    strictly_ordered,
+    strictly_ordered_columns,
     with_ids,
 )
 from .errors import CorruptionError
@@ -139,19 +139,18 @@ class DBQuerier:
                     ids = part_runs(clipped)[0]
                     merged_parts.append(with_ids(clipped, ranks[np.searchsorted(local, ids)]))
         merged = concat_time_ordered(merged_parts)
-        r, t = merged.refs, merged.timestamps
-        if len(sources) > 1 and not strictly_ordered(r, t):
+        if len(sources) > 1 and not strictly_ordered_columns(merged):
             # Overlapping sources (blocks not compacted yet): the later source wins.
-            merged = sort_dedup(r, t, merged.values)
+            merged = sort_dedup(merged.refs, merged.timestamps, merged.values)
         if not len(merged):
             return [], SampleColumns.empty()
-        counts = np.bincount(merged.refs, minlength=len(distinct))
-        if not counts.all():
+        present, starts = merged.series_bounds()
+        if len(present) < len(distinct):
             # Series whose samples all fell outside [mint, maxt]: drop them, renumber.
-            keep = np.flatnonzero(counts)
-            renumber = np.cumsum(counts > 0) - 1
-            distinct = [distinct[i] for i in keep.tolist()]
-            merged = SampleColumns(renumber[merged.refs].astype(np.int64), merged.timestamps, merged.values)
+            distinct = [distinct[i] for i in present.tolist()]
+            merged = SampleColumns.from_runs(
+                np.arange(len(present), dtype=np.int64), np.diff(starts), merged.timestamps, merged.values
+            )
         return distinct, merged
 
     def _clip(self, hints: SelectHints | None) -> tuple[int, int]:

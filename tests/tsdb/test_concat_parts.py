@@ -82,3 +82,17 @@ def test_deferred_frame_writes_what_decoding_gives() -> None:
     assert (out_ts >= 0).sum() == int(d.counts.sum())
     with pytest.raises(IndexError):
         opened.write_into(np.array([0, 0, 0, 490], dtype=np.int64), out_ts, out_vs)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 6)), max_size=20), st.booleans())
+def test_order_check_from_runs_equals_the_per_sample_one(samples: list[tuple[int, int]], as_runs: bool) -> None:
+    refs = np.array([r for r, _ in samples], dtype=np.int64)
+    ts = np.array([t for _, t in samples], dtype=np.int64)
+    cols = columns.SampleColumns(refs, ts, np.zeros(len(ts)))
+    if as_runs and len(refs) and (np.diff(refs) >= 0).all():
+        ids, first = np.unique(refs, return_index=True)
+        counts = np.diff(np.append(first, len(refs)))
+        cols = columns.SampleColumns.from_runs(ids, counts, ts, np.zeros(len(ts)))
+        assert np.array_equal(cols.refs, refs)  # expanded on demand
+    assert columns.strictly_ordered_columns(cols) == columns.strictly_ordered(refs, ts)
