@@ -26,9 +26,12 @@ _pool: ThreadPoolExecutor | None = None
 _lock = threading.Lock()
 
 
+_WORKERS = max(1, min(os.cpu_count() or 1, MAX_WORKERS))
+
+
 def workers() -> int:
     """How many threads `ordered_map` spreads work over."""
-    return max(1, min(os.cpu_count() or 1, MAX_WORKERS))
+    return _WORKERS
 
 
 def _shared_pool() -> ThreadPoolExecutor:
