@@ -95,6 +95,7 @@ class DBQuerier:
         mint, maxt = self._clip(hints)
         # Per source: its parts (with source-local series ids) and the labels of those ids.
         sources: list[tuple[list[AnyPart], dict[int, Labels]]] = []
+        spans: list[tuple[int, int]] = []  # the time range each source's samples lie in
         for block in self._blocks:
             if block.maxt <= mint or block.mint > maxt:
                 continue
@@ -111,6 +112,7 @@ class DBQuerier:
             if parts:
                 local = np.unique(np.concatenate([part_runs(p)[0] for p in parts]))
                 sources.append((parts, {int(s): block.labels(int(s)) for s in local.tolist()}))
+                spans.append((block.mint, block.maxt - 1))
         if self._head_overlaps:
             refs, labels = self._head_series(matchers)
             if len(refs):
@@ -122,6 +124,8 @@ class DBQuerier:
                     present, starts = cols.series_bounds()
                     head_part: AnyPart = (present, np.diff(starts), cols.timestamps, cols.values)
                     sources.append(([head_part], {int(r): by_ref[int(r)] for r in present.tolist()}))
+                    ts = cols.timestamps  # each series' samples in time order
+                    spans.append((int(ts[starts[:-1]].min()), int(ts[starts[1:] - 1].max())))
         if not sources:
             return [], SampleColumns.empty()
         distinct = sorted({ls for _, names in sources for ls in names.values()})
@@ -139,7 +143,8 @@ class DBQuerier:
                     ids = part_runs(clipped)[0]
                     merged_parts.append(with_ids(clipped, ranks[np.searchsorted(local, ids)]))
         merged = concat_time_ordered(merged_parts)
-        if len(sources) > 1 and not strictly_ordered_columns(merged):
+        disjoint = all(a[1] < b[0] for a, b in zip(spans, spans[1:]))
+        if not disjoint and not strictly_ordered_columns(merged):
             # Overlapping sources (blocks not compacted yet): the later source wins.
             merged = sort_dedup(merged.refs, merged.timestamps, merged.values)
         if not len(merged):
