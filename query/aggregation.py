@@ -30,6 +30,7 @@ from vigilops.query.ast import AggOp, AggregateExpr
 from vigilops.query.gomath import go_format_f, go_format_g
 from vigilops.query.grouping import keep_labels, number_groups
 from vigilops.query.limits import QueryLimits
+from vigilops.tsdb.compiled import compile_loop
 from vigilops.query.values import (
     BoolArray,
     ExecutionError,
@@ -152,25 +153,11 @@ class _Groups:
 
     def ordered_sum(self, arr: Float64Array, limits: QueryLimits) -> Float64Array:
         """``(groups, S)``: each group's rows of `arr` added strictly one after the other in
-        row order (absent samples are passed as -0.0, which adds nothing). Costs
-        ``min(groups, largest group)`` numpy passes: one ``add.accumulate`` (sequential
-        by definition) per group when there are few groups, else one vector addition
-        per member rank over all groups at once."""
-        steps = arr.shape[1]
-        out = np.full((self.n, steps), -0.0)
-        members = self.members()
-        with np.errstate(all="ignore"):
-            if self.n <= members.shape[1]:
-                for g in range(self.n):
-                    limits.check()
-                    rows = members[g, : self.sizes[g]]
-                    out[g] = np.add.accumulate(arr[rows], axis=0)[-1]
-            else:
-                for k in range(members.shape[1]):
-                    limits.check()
-                    rows = members[:, k]
-                    have = np.flatnonzero(rows >= 0)
-                    out[have] = out[have] + arr[rows[have]]
+        row order, starting from -0.0 (absent samples are passed as -0.0, which adds
+        nothing): one compiled pass over the rows."""
+        limits.check()
+        out = np.full((self.n, arr.shape[1]), -0.0)
+        _ordered_sum(np.ascontiguousarray(arr, dtype=np.float64), self.ids.astype(np.int64), out)
         return out
 
     def members(self) -> Int64Array:
@@ -179,6 +166,21 @@ class _Groups:
         out = np.full((self.n, int(self.sizes.max())), -1, dtype=np.int64)
         out[self.ids[self.perm], pos] = self.perm
         return out
+
+
+def _ordered_sum_loop(arr: Float64Array, ids: Int64Array, out: Float64Array) -> None:
+    for r in range(arr.shape[0]):
+        g = ids[r]
+        for j in range(arr.shape[1]):
+            out[g, j] += arr[r, j]
+
+
+#: Adds row ``r`` of `arr` into row ``ids[r]`` of `out`, rows in order: per group and
+#: step the same sequence of IEEE additions as Prometheus's loop over the series.
+_ordered_sum = compile_loop(
+    _ordered_sum_loop,
+    lambda: (np.zeros((1, 1)), np.zeros(1, np.int64), np.zeros((1, 1))),
+)
 
 
 def _incremental_mean(groups: _Groups, vec: Vector, limits: QueryLimits) -> Float64Array:
