@@ -1081,8 +1081,13 @@ _BLANK_RE = re.compile(r"(?:[ \t\r\n]+|#[^\n]*)*")
 _LEADING_NUMBER_WORD = re.compile(r"(?:[ \t\r\n]+|#[^\n]*)*((?i:inf|nan))(?![a-zA-Z0-9_:])")
 
 
+@functools.lru_cache(maxsize=1024)
 def parse(text: str) -> Expr:
-    """Parse a PromQL expression; raise `ParseError` on any syntax or type error."""
+    """Parse a PromQL expression; raise `ParseError` on any syntax or type error.
+
+    The ASTs of the last 1,024 distinct texts are kept (they are immutable): dashboards
+    send the same few expressions at every refresh, and parsing one takes longer than
+    evaluating many instant queries. Errors are not kept."""
     if _BLANK_RE.fullmatch(text):
         raise ParseError("no expression found in input", (0, 0), text)
     return _parse(text, "start", check=True)
