@@ -418,7 +418,7 @@ _PARALLEL_POINTS = 1 << 17
 
 def _write_series(
     metric_offsets: I64, metric_data: U8, ts: I64, values: F64, point_offsets: I64
-) -> bytes:
+) -> memoryview:
     points = int(point_offsets[-1] - point_offsets[0])
     series = len(point_offsets) - 1
     size = (
@@ -428,15 +428,23 @@ def _write_series(
     out = np.empty(size, dtype=np.uint8)
     used = np.zeros(1, dtype=np.int64)
     _write_matrix(metric_offsets, metric_data, ts, values, values.view(np.uint64), point_offsets, out, used)
-    return out[: int(used[0])].tobytes()
+    return memoryview(out[: int(used[0])])  # type: ignore[arg-type]
 
 
 def write_matrix(metrics: list[bytes], ts: I64, values: F64, lengths: I64) -> bytes:
     """A matrix's ``result`` array, ``[{"metric":…,"values":[[<t>,"<v>"],…]},…]``, as JSON:
     series ``j`` has the JSON object `metrics[j]` and the next ``lengths[j]`` points
     (`ts` in milliseconds, `values` the samples)."""
+    return b"".join(matrix_pieces(metrics, ts, values, lengths))
+
+
+def matrix_pieces(
+    metrics: list[bytes], ts: I64, values: F64, lengths: I64
+) -> list[bytes | memoryview]:
+    """`write_matrix` as pieces to join (the large ones views of the buffers they were
+    written in): a caller adding an envelope copies the text once."""
     if not metrics:
-        return b"[]"
+        return [b"[]"]
     ts = _writable_copy(ts, np.int64)
     values = _writable_copy(values, np.float64)
     point_offsets = np.zeros(len(metrics) + 1, dtype=np.int64)
@@ -446,14 +454,20 @@ def write_matrix(metrics: list[bytes], ts: I64, values: F64, lengths: I64) -> by
     metric_data = np.frombuffer(b"".join(metrics), dtype=np.uint8)
     pieces = min(workers(), len(ts) // _PARALLEL_POINTS, len(metrics))
     if pieces < 2:
-        return b"[" + _write_series(metric_offsets, metric_data, ts, values, point_offsets) + b"]"
+        return [b"[", _write_series(metric_offsets, metric_data, ts, values, point_offsets), b"]"]
     # Cut the series into runs of about equal points; each thread writes one run.
     cuts = np.searchsorted(point_offsets, np.linspace(0, len(ts), pieces + 1)[1:-1])
     bounds = [0, *np.unique(cuts).tolist(), len(metrics)]
     runs = [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
 
-    def run(ab: tuple[int, int]) -> bytes:
+    def run(ab: tuple[int, int]) -> memoryview:
         a, b = ab
         return _write_series(metric_offsets[a : b + 1], metric_data, ts, values, point_offsets[a : b + 1])
 
-    return b"[" + b",".join(ordered_map(run, runs)) + b"]"
+    out: list[bytes | memoryview] = [b"["]
+    for k, piece in enumerate(ordered_map(run, runs)):
+        if k:
+            out.append(b",")
+        out.append(piece)
+    out.append(b"]")
+    return out

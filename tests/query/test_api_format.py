@@ -254,3 +254,29 @@ def test_large_matrices_format_in_parallel_pieces_identically(monkeypatch: pytes
     monkeypatch.setattr(points_json, "_PARALLEL_POINTS", 1000)
     monkeypatch.setattr(points_json, "workers", lambda: 4)
     assert matrix_result(metrics, ts, vs) == expected
+
+
+def test_encoded_answers_equal_the_envelope_built_by_orjson() -> None:
+    """The pieces joined into a body (`encode_data`, `success_body`) give the bytes that
+    encoding the same data through orjson and the escaping scans gives, label values that
+    need Go's HTML-safe escapes included."""
+    import numpy as np
+
+    from vigilops.query.api.handlers_query import encode_data, encode_result
+    from vigilops.query.api.promjson import success_body
+    from vigilops.query.values import InstantVector, Matrix, ScalarResult
+    from vigilops.tsdb.model import Labels
+
+    odd = Labels({"__name__": "m", "v": "a<b>&c\u2028d\u2029"})
+    plain = Labels({"__name__": "m", "v": "x"})
+    results = [
+        Matrix([odd, plain], [np.array([1000, 2500]), np.array([3000])], [np.array([0.1, np.nan]), np.array([1e21])]),
+        Matrix([], [], []),
+        InstantVector(1500, [odd], np.array([2.5])),
+        ScalarResult(1000, 1.5),
+    ]
+    for value in results:
+        for warnings in ([], ["careful <here>"]):
+            got = success_body(encode_data(value), warnings)
+            assert got == success_body(encode_result(value), warnings)
+            assert b"<" not in got and b"\xe2\x80\xa8" not in got

@@ -522,3 +522,13 @@ def test_deep_nesting_is_a_parse_error_or_ast() -> None:
         parse("(" * depth + "1" + ")" * depth)
     except ParseError as err:
         assert "nested too deeply" in err.message
+
+
+def test_parsed_expressions_are_kept_and_errors_are_raised_every_time() -> None:
+    text = 'sum by (job) (rate(http_requests_total{code=~"5.."}[5m]))'
+    first = parse(text)
+    assert parse(text) is first  # kept: the AST is immutable
+    assert parse(text + " ") == first and parse(text + " ") is not first  # another text
+    for _ in range(2):
+        with pytest.raises(ParseError):
+            parse("sum(")
