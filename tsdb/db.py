@@ -8,7 +8,6 @@ apply retention. It is safe to call from a worker thread while appends and queri
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import shutil
@@ -34,7 +33,8 @@ from .block.writer import (
 from .columns import SampleColumns, concat_columns
 from .compaction_plan import plan_compaction
 from .errors import ClosedError, CorruptionError, TSDBError
-from .filenames import DELETING_SUFFIX, LOCK_FILE, QUARANTINE_DIR, TMP_SUFFIX, WAL_DIR
+from .dirlock import is_held, try_hold
+from .filenames import DELETING_SUFFIX, QUARANTINE_DIR, TMP_SUFFIX, WAL_DIR
 from .head.appender import HeadAppender
 from .head.head import Head, HeadOptions
 from .metrics import TSDBMetrics
@@ -128,12 +128,9 @@ class DB:
         os.makedirs(path, exist_ok=True)
         lock_fd = None
         if not read_only:
-            lock_fd = os.open(os.path.join(path, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(lock_fd)
-                raise TSDBError(f"{path} is in use by another process") from None
+            lock_fd = try_hold(path)
+            if lock_fd is None:
+                raise TSDBError(f"{path} is in use by another process")
         metrics = TSDBMetrics(registry)
         wal = None
         if not read_only:
@@ -160,6 +157,9 @@ class DB:
         for name in os.listdir(self.path):
             if name.endswith(TMP_SUFFIX) or name.endswith(DELETING_SUFFIX):
                 full = os.path.join(self.path, name)
+                if os.path.isdir(full) and is_held(full):
+                    log.info("leaving %s: in use (an import running)", full)
+                    continue
                 log.info("removing incomplete %s", full)
                 shutil.rmtree(full, ignore_errors=True)
 

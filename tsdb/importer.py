@@ -52,6 +52,7 @@ from .columns import SampleColumns, concat_time_ordered, ranges
 from .compaction_plan import Span, final_layout
 from .compiled import compile_loop
 from .errors import InputParseError
+from .dirlock import try_hold
 from .filenames import TMP_SUFFIX
 from .model import Labels
 from .openmetrics_parse import ParsedChunk, parse_openmetrics
@@ -659,8 +660,8 @@ def import_openmetrics(
     blocks into `data_dir`: the blocks `write_blocks(collect(...))` would write, byte for
     byte, in bounded memory (see the module's docstring).
 
-    The temporary directory (``import-*.tmp`` in `data_dir`, which `DB.open` deletes if a
-    crash left it behind) is removed whatever happens; if `data_dir` did not exist and the
+    The temporary directory (``import-*.tmp`` in `data_dir`, locked while the import runs;
+    `DB.open` deletes it if a crash left it behind) is removed whatever happens; if `data_dir` did not exist and the
     import fails, it is removed too. Raises `InputParseError` for a malformed input or
     two different values for one series and timestamp.
     """
@@ -669,6 +670,10 @@ def import_openmetrics(
     created = not os.path.isdir(data_dir)
     os.makedirs(data_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix="import-", suffix=TMP_SUFFIX, dir=data_dir)
+    # Held while the import runs: a server opening `data_dir` meanwhile leaves the
+    # directory alone (`DB.open` removes only leftovers nobody holds).
+    owner = try_hold(staging)
+    assert owner is not None  # a directory made just now
     ok = False
     try:
         spill_dir = os.path.join(staging, "spill")
@@ -703,6 +708,7 @@ def import_openmetrics(
         ok = True
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        os.close(owner)
         if created and not ok:
             try:
                 os.rmdir(data_dir)

@@ -308,6 +308,54 @@ def test_a_crashed_import_leaves_a_temporary_directory_the_database_removes(tmp_
     assert not (data / "import-k2j3h4.tmp").exists()
 
 
+def test_a_crashed_import_that_held_its_directory_is_cleaned_too(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    left = data / "import-x9.tmp"
+    left.mkdir(parents=True)
+    (left / "lock").write_bytes(b"")  # its holder died: the lock file is there, unheld
+    with DB.open(str(data)):
+        pass
+    assert not left.exists()
+
+
+def test_a_database_opened_during_an_import_leaves_its_directory_alone(tmp_path: Path) -> None:
+    """A real `vigilops tsdb import` reading stdin is held mid-import while the database
+    opens the same directory (as a server starting would); the import then completes."""
+    import subprocess
+    import sys
+    import time
+
+    data = tmp_path / "data"
+    data.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vigilops.cli", "tsdb", "import", "openmetrics", "-", str(data)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        assert proc.stdin is not None
+        proc.stdin.write(b'# TYPE m gauge\nm{a="1"} 1 1700000000\n')
+        proc.stdin.flush()
+        deadline = time.monotonic() + 60
+        while not any(n.startswith("import-") for n in os.listdir(data)):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        (staging,) = [n for n in os.listdir(data) if n.startswith("import-")]
+        while not (data / staging / "lock").exists():  # held from then on
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        with DB.open(str(data)):
+            assert (data / staging).is_dir()
+        _, err = proc.communicate(b'm{a="1"} 2 1700000015\n# EOF\n', timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err.decode()
+    with DB.open(str(data)) as db:
+        assert len(db.block_list()) == 1
+    assert not any(n.startswith("import-") for n in os.listdir(data))
+
+
 def test_empty_input_writes_nothing(tmp_path: Path) -> None:
     data = tmp_path / "data"
     report = import_openmetrics(io.BytesIO(b"# TYPE a gauge\n# EOF\n"), str(data))
