@@ -182,6 +182,25 @@ class DB:
         if blocks:
             self.head.min_valid_t = max(b.maxt for b in blocks)
 
+    def _adopt_new_blocks(self) -> None:
+        """Open the blocks that appeared in the data directory since (`vigilops tsdb
+        import` moves each in whole, as Prometheus's backfill is moved in by hand)."""
+        with self._blocks_lock:
+            known = {os.path.basename(b.path) for b in self.blocks}
+        for name in sorted(os.listdir(self.path)):
+            full = os.path.join(self.path, name)
+            if name in known or not is_ulid(name) or not os.path.isdir(full):
+                continue
+            try:
+                block = BlockReader(full)
+                if self.options.verify_blocks_on_open:
+                    block.verify()
+            except (CorruptionError, OSError) as exc:
+                self._quarantine(full, str(exc))
+                continue
+            log.info("opened block %s, written into %s by another process", name, self.path)
+            self._add_block(block)
+
     def _quarantine(self, block_dir: str, why: str) -> None:
         """Move a block that failed verification aside so the rest keeps working."""
         qdir = os.path.join(self.path, QUARANTINE_DIR)
@@ -282,6 +301,7 @@ class DB:
             if self.closed:
                 return
             try:
+                self._adopt_new_blocks()
                 self._cut_head()
                 self._compact_blocks()
                 self._apply_retention()

@@ -34,7 +34,7 @@ from vigilops.tsdb.columns import SampleColumns
 from vigilops.tsdb.db import DB
 from vigilops.tsdb.errors import InputParseError
 from vigilops.tsdb.importer import ImportReport, collect, import_openmetrics, write_blocks
-from vigilops.tsdb.model import Labels
+from vigilops.tsdb.model import Labels, Matcher, MatchType
 from vigilops.tsdb.openmetrics_parse import parse_openmetrics
 
 from .conftest import bits, read_all
@@ -354,6 +354,21 @@ def test_a_database_opened_during_an_import_leaves_its_directory_alone(tmp_path:
     with DB.open(str(data)) as db:
         assert len(db.block_list()) == 1
     assert not any(n.startswith("import-") for n in os.listdir(data))
+
+
+def test_an_open_database_takes_in_blocks_imported_beside_it(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    with DB.open(data) as db:
+        text = b'# TYPE m gauge\nm{a="1"} 1 1700000000\nm{a="1"} 2 1700000015\n# EOF\n'
+        report = import_openmetrics(io.BytesIO(text), data)
+        assert len(report.blocks) == 1 and db.block_list() == []
+        db.maintain()  # the server's maintenance loop
+        assert [b.ulid for b in db.block_list()] == [report.blocks[0].ulid]
+        with db.querier(0, 2**62) as q:
+            (cols,) = [s.values.tolist() for s in q.select([Matcher(MatchType.EQUAL, "__name__", "m")])]
+        assert cols == [1.0, 2.0]
+        db.maintain()  # once
+        assert len(db.block_list()) == 1
 
 
 def test_empty_input_writes_nothing(tmp_path: Path) -> None:
