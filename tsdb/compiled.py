@@ -14,11 +14,16 @@ before the first query would wait for it, and memory figures count it as start-u
 
 from __future__ import annotations
 
+import importlib
+import logging
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import numba
 
+log = logging.getLogger(__name__)
 _registered: list[tuple[Any, Callable[[], tuple[Any, ...]]]] = []
 
 
@@ -42,3 +47,27 @@ def warm_up() -> int:
     for kernel, example in _registered:
         kernel(*example())
     return len(_registered)
+
+
+def warm_up_in_child(timeout_s: float = 900.0) -> int:
+    """`warm_up`, with any compiling done by a child process that fills numba's disk
+    cache first: compiling holds this process's GIL for seconds at a time (LLVM's passes
+    run under it), which a server's event loop must not wait through on its first start
+    after an install. Then the loops are loaded here from the cache, in milliseconds.
+    If the child fails, they are compiled here."""
+    modules = sorted({kernel.py_func.__module__ for kernel, _ in _registered})
+    try:
+        subprocess.run(
+            [sys.executable, "-m", __name__, *modules], check=True, timeout=timeout_s,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("compiling the query loops in a child process failed (%s); compiling here", exc)
+    return warm_up()
+
+
+if __name__ == "__main__":  # the child of `warm_up_in_child`: the modules to compile
+    for name in sys.argv[1:]:
+        importlib.import_module(name)
+    # The loops registered with the module as imported (this file runs as __main__).
+    importlib.import_module("vigilops.tsdb.compiled").warm_up()

@@ -292,6 +292,8 @@ _gather_runs = compile_loop(
     _gather_runs_loop,
     lambda: (np.zeros(1, np.int32), 0, np.zeros(1, np.uint64), np.zeros(1, np.int64),
              np.ones(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.uint64)),
+    lambda: (np.zeros(1, np.int64), 0, np.zeros(1, np.uint64), np.zeros(1, np.int64),
+             np.ones(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.uint64)),
 )
 
 

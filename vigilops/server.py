@@ -137,7 +137,7 @@ async def serve(args: argparse.Namespace) -> None:
     from vigilops.query.api import keys as api_keys
     from vigilops.query.api import routes as api_routes
     from vigilops.query.engine import Engine
-    from vigilops.tsdb.compiled import warm_up as warm_up_kernels
+    from vigilops.tsdb.compiled import warm_up_in_child as warm_up_kernels
 
     from . import http_api
     from .agents import Agents
@@ -163,9 +163,9 @@ async def serve(args: argparse.Namespace) -> None:
     except (TSDBError, OSError) as exc:
         raise SystemExit(f"error: cannot open storage at {args.data_dir}: {exc}") from None
 
-    # The compiled loops of storage reads and queries: compiled once per install (then
-    # loaded from numba's cache in milliseconds), in the background so that the first
-    # dashboard does not wait.
+    # The compiled loops of storage reads and queries: compiled once per install by a
+    # child process (then loaded from numba's cache in milliseconds), in the background
+    # so that neither the first dashboard nor the event loop waits.
     kernels = loop.run_in_executor(None, warm_up_kernels)
     kernels.add_done_callback(
         lambda f: f.cancelled() or f.exception() is None

@@ -32,3 +32,26 @@ def test_queries_after_warm_up_compile_nothing_new(tmp_path: Path) -> None:
     after = {id(k): len(k.signatures) for k, _ in compiled._registered}
     assert after == before
 
+
+
+def test_imports_after_warm_up_compile_nothing_new(tmp_path: Path) -> None:
+    """Backfill reads spilled timestamps as int32 offsets, or as int64 when a compacted
+    block gathers several windows: both variants are warmed."""
+    import io
+
+    from vigilops.tsdb.importer import import_openmetrics
+
+    compiled.warm_up()
+    before = {id(k): len(k.signatures) for k, _ in compiled._registered}
+    lines = [f'm{{s="{s}"}} {t % 97} {1_700_000_000 + 15 * t}' for t in range(2000) for s in range(5)]
+    text = ("\n".join([*lines, "# EOF"]) + "\n").encode()
+    import_openmetrics(io.BytesIO(text), str(tmp_path / "d"), 2 * HOUR)
+    import_openmetrics(io.BytesIO(text), str(tmp_path / "c"), 2 * HOUR,
+                       compaction_ranges_ms=(2 * HOUR, 6 * HOUR, 24 * HOUR))
+    db = DB.open(str(tmp_path / "d"))
+    try:
+        db.maintain()
+    finally:
+        db.close()
+    after = {id(k): len(k.signatures) for k, _ in compiled._registered}
+    assert after == before
