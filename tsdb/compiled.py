@@ -18,6 +18,7 @@ import importlib
 import logging
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -54,16 +55,42 @@ def warm_up_in_child(timeout_s: float = 900.0) -> int:
     cache first: compiling holds this process's GIL for seconds at a time (LLVM's passes
     run under it), which a server's event loop must not wait through on its first start
     after an install. Then the loops are loaded here from the cache, in milliseconds.
-    If the child fails, they are compiled here."""
+    If the child fails, they are compiled here; after `stop_warm_up`, not at all (0)."""
+    global _child
     modules = sorted({kernel.py_func.__module__ for kernel, _ in _registered})
     try:
-        subprocess.run(
-            [sys.executable, "-m", __name__, *modules], check=True, timeout=timeout_s,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
+        with _child_lock:
+            if _stopped:
+                return 0
+            _child = subprocess.Popen(
+                [sys.executable, "-m", __name__, *modules],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            )
+        _, err = _child.communicate(timeout=timeout_s)
+        if _child.returncode != 0:
+            raise subprocess.SubprocessError(err.decode(errors="replace").strip()[-500:])
     except (OSError, subprocess.SubprocessError) as exc:
+        if _child is not None and _child.poll() is None:
+            _child.kill()
+            _child.wait()
+        if _stopped:
+            return 0
         log.warning("compiling the query loops in a child process failed (%s); compiling here", exc)
     return warm_up()
+
+
+_child: subprocess.Popen[bytes] | None = None
+_child_lock = threading.Lock()
+_stopped = False
+
+
+def stop_warm_up() -> None:
+    """End a `warm_up_in_child` under way (a server stopping): its child is killed."""
+    global _stopped
+    with _child_lock:
+        _stopped = True
+        if _child is not None and _child.poll() is None:
+            _child.kill()
 
 
 if __name__ == "__main__":  # the child of `warm_up_in_child`: the modules to compile

@@ -169,14 +169,9 @@ class DB:
             full = os.path.join(self.path, name)
             if not is_ulid(name) or not os.path.isdir(full):
                 continue
-            try:
-                block = BlockReader(full)
-                if self.options.verify_blocks_on_open:
-                    block.verify()
-            except (CorruptionError, OSError) as exc:
-                self._quarantine(full, str(exc))
-                continue
-            blocks.append(block)
+            block = self._open_block(full)
+            if block is not None:
+                blocks.append(block)
         blocks.sort(key=lambda b: (b.mint, b.maxt))
         self.blocks = blocks
         if blocks:
@@ -191,15 +186,22 @@ class DB:
             full = os.path.join(self.path, name)
             if name in known or not is_ulid(name) or not os.path.isdir(full):
                 continue
-            try:
-                block = BlockReader(full)
-                if self.options.verify_blocks_on_open:
-                    block.verify()
-            except (CorruptionError, OSError) as exc:
-                self._quarantine(full, str(exc))
-                continue
-            log.info("opened block %s, written into %s by another process", name, self.path)
-            self._add_block(block)
+            block = self._open_block(full)
+            if block is not None:
+                log.info("opened block %s, written into %s by another process", name, self.path)
+                self._add_block(block)
+
+    def _open_block(self, block_dir: str) -> BlockReader | None:
+        """The block in `block_dir`, checked as configured; None (and the block moved
+        aside) if it is corrupt."""
+        try:
+            block = BlockReader(block_dir)
+            if self.options.verify_blocks_on_open:
+                block.verify()
+        except (CorruptionError, OSError) as exc:
+            self._quarantine(block_dir, str(exc))
+            return None
+        return block
 
     def _quarantine(self, block_dir: str, why: str) -> None:
         """Move a block that failed verification aside so the rest keeps working."""

@@ -137,6 +137,7 @@ async def serve(args: argparse.Namespace) -> None:
     from vigilops.query.api import keys as api_keys
     from vigilops.query.api import routes as api_routes
     from vigilops.query.engine import Engine
+    from vigilops.tsdb.compiled import stop_warm_up as stop_kernel_warm_up
     from vigilops.tsdb.compiled import warm_up_in_child as warm_up_kernels
 
     from . import http_api
@@ -234,6 +235,7 @@ async def serve(args: argparse.Namespace) -> None:
         await stop.wait()
         log.info("shutting down")
     finally:
+        stop_kernel_warm_up()  # a first start's compiling child, if still running
         maintenance.cancel()
         with suppress(asyncio.CancelledError):
             await maintenance

@@ -115,3 +115,29 @@ def test_server_without_config_scrapes_itself(tmp_path) -> None:  # type: ignore
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_stopping_during_the_first_compile_kills_the_compiling_child(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Nothing cached yet (a fresh NUMBA_CACHE_DIR): the loops compile in a child; a
+    SIGTERM meanwhile ends it rather than waiting for all of them to compile."""
+    cache = tmp_path / "numba"
+    port = free_port()
+    proc = subprocess.Popen(
+        [*VIGILOPS, "server", "--storage.tsdb.path", str(tmp_path / "data"),
+         "--web.listen-address", f"127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "NUMBA_CACHE_DIR": str(cache)},
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/-/healthy", proc)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    from vigilops.tsdb import compiled
+
+    loops = {k.py_func.__name__ for k, _ in compiled._registered}
+    cached = {p.name.split(".")[1].split("-")[0] for p in cache.rglob("*.nbi")} if cache.exists() else set()
+    assert len(cached & loops) < len(loops) / 2, cached  # the child did not go on to the end

@@ -128,6 +128,41 @@ _integrate = compile_loop(
 _NO_DEST = np.zeros(0, dtype=np.int64)
 
 
+def _run(
+    ts_planes: U8,
+    val_planes: U8,
+    series: tuple[I64, I64, I64, U64, U8, U8],
+    pow10: F64,
+    mint: int,
+    maxt: int,
+    out_ts: I64,
+    out_vs: F64,
+    kept: I64,
+    dest: I64,
+) -> None:
+    """`_integrate` with the per-series columns (rest_start, counts, first_ts,
+    first_vals, modes, exps) in the types the compiled loop takes."""
+    rest_start, counts, first_ts, first_vals, modes, exps = series
+    _integrate(
+        ts_planes,
+        val_planes,
+        np.ascontiguousarray(rest_start, dtype=np.int64),
+        np.ascontiguousarray(counts, dtype=np.int64),
+        np.ascontiguousarray(first_ts, dtype=np.int64).view(np.uint64),
+        np.ascontiguousarray(first_vals, dtype=np.uint64),
+        np.ascontiguousarray(modes, dtype=np.uint8),
+        np.ascontiguousarray(exps, dtype=np.uint8),
+        pow10,
+        mint,
+        maxt,
+        out_ts.view(np.uint64),
+        out_vs,
+        out_vs.view(np.uint64),
+        kept,
+        np.ascontiguousarray(dest, dtype=np.int64),
+    )
+
+
 def integrate(
     ts_planes: U8,
     val_planes: U8,
@@ -153,24 +188,8 @@ def integrate(
     ts = np.empty(total, dtype=np.int64)
     vs = np.empty(total, dtype=np.float64)
     kept = np.empty(len(counts), dtype=np.int64)
-    _integrate(
-        ts_planes,
-        val_planes,
-        np.ascontiguousarray(rest_start, dtype=np.int64),
-        np.ascontiguousarray(counts, dtype=np.int64),
-        np.ascontiguousarray(first_ts, dtype=np.int64).view(np.uint64),
-        np.ascontiguousarray(first_vals, dtype=np.uint64),
-        np.ascontiguousarray(modes, dtype=np.uint8),
-        np.ascontiguousarray(exps, dtype=np.uint8),
-        pow10,
-        mint,
-        maxt,
-        ts.view(np.uint64),
-        vs,
-        vs.view(np.uint64),
-        kept,
-        _NO_DEST,
-    )
+    series = (rest_start, counts, first_ts, first_vals, modes, exps)
+    _run(ts_planes, val_planes, series, pow10, mint, maxt, ts, vs, kept, _NO_DEST)
     n = int(kept.sum())
     if n == total:
         return kept, ts, vs
@@ -196,21 +215,6 @@ def integrate_into(
     """Like `integrate`, all samples, each series ``j`` written at ``out_ts[dest[j] :
     dest[j] + counts[j]]`` (and `out_vs`): straight into a larger column set. Callers
     check all bounds beforehand, destinations included."""
-    _integrate(
-        ts_planes,
-        val_planes,
-        np.ascontiguousarray(rest_start, dtype=np.int64),
-        np.ascontiguousarray(counts, dtype=np.int64),
-        np.ascontiguousarray(first_ts, dtype=np.int64).view(np.uint64),
-        np.ascontiguousarray(first_vals, dtype=np.uint64),
-        np.ascontiguousarray(modes, dtype=np.uint8),
-        np.ascontiguousarray(exps, dtype=np.uint8),
-        pow10,
-        _MIN_INT64,
-        _MAX_INT64,
-        out_ts.view(np.uint64),
-        out_vs,
-        out_vs.view(np.uint64),
-        np.empty(len(counts), dtype=np.int64),
-        np.ascontiguousarray(dest, dtype=np.int64),
-    )
+    series = (rest_start, counts, first_ts, first_vals, modes, exps)
+    kept = np.empty(len(counts), dtype=np.int64)
+    _run(ts_planes, val_planes, series, pow10, _MIN_INT64, _MAX_INT64, out_ts, out_vs, kept, dest)
