@@ -136,8 +136,14 @@ def test_stopping_during_the_first_compile_kills_the_compiling_child(tmp_path) -
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    import vigilops.query.aggregation
+    import vigilops.query.api.points_json
+    import vigilops.query.window_kernels
+    import vigilops.tsdb.chunks.frame_integrate
+    import vigilops.tsdb.columns  # noqa: F401 - the modules with compiled loops
     from vigilops.tsdb import compiled
 
     loops = {k.py_func.__name__ for k, _ in compiled._registered}
+    assert len(loops) >= 8
     cached = {p.name.split(".")[1].split("-")[0] for p in cache.rglob("*.nbi")} if cache.exists() else set()
     assert len(cached & loops) < len(loops) / 2, cached  # the child did not go on to the end
