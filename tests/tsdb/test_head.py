@@ -343,3 +343,53 @@ def test_a_catastrophic_regex_matcher_selects_without_stalling(db: DB) -> None:
     with db.querier(T0, T0) as q:
         assert q.series([Matcher(MatchType.REGEX, "foo", "(a+)+b")]) == [labels[1]]
         assert q.series([Matcher(MatchType.NOT_REGEX, "foo", "(a+)+b")]) == [labels[0]]
+
+
+def test_appends_and_reads_go_on_while_a_cut_decodes(db: DB, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The cut works out its split outside the head's lock: held in that phase, the head
+    takes an append (and refuses one older than the cut), answers a read, and the sealer
+    publishes nothing; afterwards the cut took exactly the older samples and the head
+    keeps the rest, the append made during the cut included."""
+    from vigilops.tsdb.head import head as head_module
+
+    ls = series_labels(300)
+    refs = db.appender().refs(ls)
+    for k in range(3 * 60):  # 3 h at one-minute steps: frames sealed and merged
+        a = db.appender()
+        a.append(refs, T0 + k * 60_000, np.full(300, float(k)))
+        a.commit()
+    head = db.head
+    head.drain_seals()
+    cut_t = T0 + 2 * 3_600_000
+    planning, release = threading.Event(), threading.Event()
+    real_plan = head_module.plan_cut
+
+    def held_plan(*args, **kwargs):  # type: ignore[no-untyped-def]
+        planning.set()
+        assert release.wait(60)
+        return real_plan(*args, **kwargs)
+
+    monkeypatch.setattr(head_module, "plan_cut", held_plan)
+    result: list[object] = []
+    cutter = threading.Thread(target=lambda: result.append(head.cut(cut_t)))
+    cutter.start()
+    try:
+        assert planning.wait(60)
+        frames_before = head.store.frame_count()
+        a = db.appender()
+        assert a.append(refs[:1], T0 + 3 * 3_600_000, np.array([-1.0])).appended == 1
+        assert a.append(refs[1:2], T0 + 1_000, np.array([-2.0])).rejected == {RejectReason.OUT_OF_BOUNDS: 1}
+        assert a.commit().appended == 1
+        assert len(read_all(db)) == 300  # reads see the pre-cut head meanwhile
+        head.drain_seals()  # what the sealer thread does: it must not publish now
+        assert head.store.frame_count() == frames_before
+    finally:
+        release.set()
+        cutter.join(60)
+    labels, cols = result[0]  # type: ignore[misc]
+    assert len(labels) == 300 and len(cols) == 300 * 120
+    assert int(cols.timestamps.max()) < cut_t
+    rest = read_all(db)
+    assert rest[ls[0]][0].tolist() == [T0 + k * 60_000 for k in range(120, 180)] + [T0 + 3 * 3_600_000]
+    assert rest[ls[0]][1].tolist()[-1] == -1.0
+    assert rest[ls[1]][0].tolist() == [T0 + k * 60_000 for k in range(120, 180)]

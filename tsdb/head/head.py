@@ -23,7 +23,7 @@ from ..wal.wal import WAL
 from .appender import HeadAppender, validate
 from .registry import SeriesRegistry
 from ..columns import SampleColumns
-from .store import SampleStore, StoreSnapshot
+from .store import SampleStore, StoreSnapshot, plan_cut
 
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
@@ -139,6 +139,9 @@ class Head:
         self.totals = AppendResult()
         self._seal_wakeup = threading.Event()
         self._sealer: threading.Thread | None = None
+        #: One cut at a time; while `_cutting`, seals and merges are not published.
+        self._cut_lock = threading.Lock()
+        self._cutting = False
 
     # -- writing ---------------------------------------------------------------------------
     def appender(self) -> HeadAppender:
@@ -173,7 +176,7 @@ class Head:
                 self.store.add(b.refs, b.timestamps, b.values)
                 result.appended += len(b.refs)
             self.generation += 1
-            if self.store.should_seal(len(reg)):
+            if not self._cutting and self.store.should_seal(len(reg)):
                 if self.options.background_seal:
                     self.store.detach_log()
                     self._wake_sealer()
@@ -207,19 +210,23 @@ class Head:
         store = self.store
         while True:
             with self.lock:
-                part = store.pending[0] if store.pending else None
+                part = store.pending[0] if store.pending and not self._cutting else None
             if part is None:
                 break
             frames = store.encode_part(part)
             with self.lock:
+                if self._cutting:  # the cut replaces what was encoded; it wakes us after
+                    return
                 store.publish_sealed(part, frames)
         while True:
             with self.lock:
-                group = store.merge_candidates()
+                group = None if self._cutting else store.merge_candidates()
             if group is None:
                 return
             merged = store.encode_merge(group)
             with self.lock:
+                if self._cutting:
+                    return
                 store.publish_merge(group, merged)
 
     def _settle(
@@ -315,23 +322,51 @@ class Head:
 
         Series left without samples and not written to since `cut_t` are forgotten.
         Raises nothing on an empty range: the result is then empty.
+
+        Appends go on while the range is decoded and the frames that straddle `cut_t`
+        re-encoded: that work runs on a snapshot, outside the lock, from the moment
+        samples older than `cut_t` are refused; seals and merges wait for the cut (their
+        results would describe frames the cut replaces), then resume.
         """
-        with self.lock:
-            cols = self.tombstones.apply(self.store.split_before(cut_t))
-            self.min_valid_t = max(self.min_valid_t, cut_t)
-            refs, _ = cols.series_bounds()
-            labels: list[Labels] = []
-            for r in refs.tolist():
-                ls = self.registry.labels_of(r)
-                assert ls is not None, f"samples of unknown series {r}"
-                labels.append(ls)
-            self.tombstones.intervals = {
-                r: [(lo, hi) for lo, hi in spans if hi >= cut_t]
-                for r, spans in self.tombstones.intervals.items()
-            }
-            self.tombstones.intervals = {k: v for k, v in self.tombstones.intervals.items() if v}
-            self._gc(cut_t)
-            return labels, cols
+        with self._cut_lock:
+            with self.lock:
+                self.min_valid_t = max(self.min_valid_t, cut_t)
+                self.generation += 1  # batches staged before are checked against it again
+                self.store.detach_log()
+                snap = self.store.snapshot()
+                self._cutting = True
+            try:
+                plan = plan_cut(snap, cut_t, self.store.zstd_level)
+            except BaseException:
+                with self.lock:
+                    self._cutting = False
+                raise
+            with self.lock:
+                try:
+                    self.store.apply_cut(plan)
+                finally:
+                    self._cutting = False
+                return self._after_cut(cut_t, plan.taken)
+
+    def _after_cut(self, cut_t: int, taken: SampleColumns) -> tuple[list[Labels], SampleColumns]:
+        """Under the lock: the labels and tombstones of what a cut took; forgets emptied
+        series; lets the sealer go on."""
+        if self.options.background_seal and self.store.pending:
+            self._wake_sealer()
+        cols = self.tombstones.apply(taken)
+        refs, _ = cols.series_bounds()
+        labels: list[Labels] = []
+        for r in refs.tolist():
+            ls = self.registry.labels_of(r)
+            assert ls is not None, f"samples of unknown series {r}"
+            labels.append(ls)
+        self.tombstones.intervals = {
+            r: [(lo, hi) for lo, hi in spans if hi >= cut_t]
+            for r, spans in self.tombstones.intervals.items()
+        }
+        self.tombstones.intervals = {k: v for k, v in self.tombstones.intervals.items() if v}
+        self._gc(cut_t)
+        return labels, cols
 
     def _gc(self, cut_t: int) -> None:
         reg = self.registry

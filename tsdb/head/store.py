@@ -269,47 +269,28 @@ class SampleStore:
 
     def split_before(self, cut_t: int) -> SampleColumns:
         """Remove and return the samples with t < cut_t; keep the rest."""
-        taken: list[SampleColumns] = []
-        kept: dict[int, tuple[HeadFrame, ...]] = {}
-        for shard, frames in self.shards.items():
-            keep: list[HeadFrame] = []
-            for f in frames:
-                if f.mint >= cut_t:
-                    keep.append(f)
-                    continue
-                cols = decode_columns(f)
-                if f.maxt < cut_t:
-                    taken.append(cols)
-                    continue
-                old = cols.timestamps < cut_t
-                taken.append(cols.select(old))
-                if not old.all():
-                    keep.append(encode_columns(cols.select(~old), f.level, self.zstd_level))
-            if keep:
-                kept[shard] = tuple(keep)
-        new_pending: list[LogPart] = []
-        for part in self.pending:
-            cols = part.columns()
-            old = cols.timestamps < cut_t
-            taken.append(_sorted(cols.select(old)))
-            if not old.all():
-                new_pending.append(_log_of(cols.select(~old)))
-        self.pending = new_pending
-        cols = self._log.detach().columns()
-        old = cols.timestamps < cut_t
-        taken.append(_sorted(cols.select(old)))
-        self.shards = kept
-        rest = cols.select(~old)
-        if len(rest):
-            self._log.add(
-                rest.refs,
-                rest.timestamps,
-                rest.values,
-                int(rest.timestamps.min()),
-                int(rest.timestamps.max()),
-            )
+        self.detach_log()
+        plan = plan_cut(self.snapshot(), cut_t, self.zstd_level)
+        self.apply_cut(plan)
+        return plan.taken
+
+    def apply_cut(self, plan: CutPlan) -> None:
+        """Put in place what `plan_cut` planned. Its snapshot must still describe the frames
+        and the oldest pending logs: no seal or merge may have been published since (the
+        head holds them off while it cuts); logs detached since are kept after it."""
+        snap = plan.snapshot
+        pending = snap.logs[:-1]  # the last is the open log's view, empty (`plan_cut`)
+        same_frames = self.shards.keys() == snap.shards.keys() and all(
+            self.shards[k] is v for k, v in snap.shards.items()
+        )
+        same_logs = len(self.pending) >= len(pending) and all(
+            a is b for a, b in zip(self.pending, pending)
+        )
+        if not (same_frames and same_logs):
+            raise RuntimeError("head frames changed during a cut")
+        self.shards = plan.shards
+        self.pending = [*plan.pending, *self.pending[len(pending):]]
         self._recompute_bounds()
-        return _concat_by_shard(taken)
 
     def _recompute_bounds(self) -> None:
         mins = [f.mint for f in self.frames()]
@@ -321,6 +302,52 @@ class SampleStore:
                 maxs.append(b[1])
         self.mint = min(mins) if mins else MAX_TIME
         self.maxt = max(maxs) if maxs else MIN_TIME
+
+
+@dataclass(frozen=True)
+class CutPlan:
+    """A head cut worked out from a snapshot (`plan_cut`), to be put in place by
+    `SampleStore.apply_cut`: the samples taken, and what the frames and pending logs of
+    the snapshot become."""
+
+    snapshot: StoreSnapshot
+    taken: SampleColumns
+    shards: dict[int, tuple[HeadFrame, ...]]
+    pending: list[LogPart]
+
+
+def plan_cut(snap: StoreSnapshot, cut_t: int, zstd_level: int = 3) -> CutPlan:
+    """Split the snapshot's samples at `cut_t`: those before it are taken; frames that
+    straddle it are re-encoded with the rest, and logs keep the rest. Reads the snapshot
+    only (its frames and log pages are immutable), so it runs without the head's lock."""
+    if len(snap.logs[-1]):
+        raise ValueError("detach the open log before planning a cut")
+    taken: list[SampleColumns] = []
+    kept: dict[int, tuple[HeadFrame, ...]] = {}
+    for shard, frames in snap.shards.items():
+        keep: list[HeadFrame] = []
+        for f in frames:
+            if f.mint >= cut_t:
+                keep.append(f)
+                continue
+            cols = decode_columns(f)
+            if f.maxt < cut_t:
+                taken.append(cols)
+                continue
+            old = cols.timestamps < cut_t
+            taken.append(cols.select(old))
+            if not old.all():
+                keep.append(encode_columns(cols.select(~old), f.level, zstd_level))
+        if keep:
+            kept[shard] = tuple(keep)
+    pending: list[LogPart] = []
+    for part in snap.logs[:-1]:
+        cols = part.columns()
+        old = cols.timestamps < cut_t
+        taken.append(_sorted(cols.select(old)))
+        if not old.all():
+            pending.append(_log_of(cols.select(~old)))
+    return CutPlan(snap, _concat_by_shard(taken), kept, pending)
 
 
 def _concat_by_shard(parts: list[SampleColumns]) -> SampleColumns:
