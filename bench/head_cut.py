@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 
 import numpy as np
+import numpy.typing as npt
 
 from vigilops.tsdb.db import DB
 from vigilops.tsdb.head.head import Head
@@ -28,7 +29,7 @@ BLOCK_MS = 2 * 3_600_000
 STEP_MS = 15_000
 
 
-def _filled(path: str, series: int, hours: float) -> tuple[DB, np.ndarray, int]:  # type: ignore[type-arg]
+def _filled(path: str, series: int, hours: float) -> tuple[DB, npt.NDArray[np.int64], int]:
     db = DB.open(path)
     labels = [Labels({"__name__": f"m{i % 500}", "instance": str(i // 500), "i": str(i)}) for i in range(series)]
     refs = db.appender().refs(labels)
@@ -43,7 +44,9 @@ def _filled(path: str, series: int, hours: float) -> tuple[DB, np.ndarray, int]:
     return db, refs, t0 + steps * STEP_MS
 
 
-def _measure(db: DB, refs: np.ndarray, t_next: int, cut: Callable[[Head, int], object]) -> tuple[float, list[float]]:  # type: ignore[type-arg]
+def _measure(
+    db: DB, refs: npt.NDArray[np.int64], t_next: int, cut: Callable[[Head, int], object]
+) -> tuple[float, list[float]]:
     waits: list[float] = []
     stop = threading.Event()
 
