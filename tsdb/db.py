@@ -327,13 +327,18 @@ class DB:
             start = (hmin // rng) * rng
             end = start + rng
             t0 = time.perf_counter()
-            labels, cols = self.head.cut(end)
-            if len(cols):
+
+            def persist(
+                labels: list[Labels], cols: SampleColumns, start: int = start, end: int = end
+            ) -> None:
+                # The block is readable before its samples leave the head: no read misses them.
                 meta = write_block(self.path, labels, cols, start, end, 1, (), self.options.block_write)
                 if meta is not None:
                     self._add_block(BlockReader(os.path.join(self.path, meta.ulid)))
                     self.metrics.compactions.labels("head").inc()
                     self.metrics.compaction_duration.observe(time.perf_counter() - t0)
+
+            self.head.cut(end, persist)
             self._checkpoint_wal()
 
     def sync_wal(self) -> None:

@@ -393,3 +393,62 @@ def test_appends_and_reads_go_on_while_a_cut_decodes(db: DB, monkeypatch) -> Non
     assert rest[ls[0]][0].tolist() == [T0 + k * 60_000 for k in range(120, 180)] + [T0 + 3 * 3_600_000]
     assert rest[ls[0]][1].tolist()[-1] == -1.0
     assert rest[ls[1]][0].tolist() == [T0 + k * 60_000 for k in range(120, 180)]
+
+
+def test_reads_see_a_cut_range_at_every_step_of_its_persisting(db: DB, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The head keeps the cut samples until their block is written and opened: a read
+    before the block is written, and one after it is opened (block and head both hold
+    them), return every sample once."""
+    from vigilops.tsdb import db as db_module
+
+    ls = series_labels(20)
+    refs = db.appender().refs(ls)
+    for k in range(4 * 60):  # 4 h: maintenance cuts the first 2 h
+        a = db.appender()
+        a.append(refs, T0 + k * 60_000, np.full(20, float(k)))
+        a.commit()
+    expected = {l: [T0 + k * 60_000 for k in range(240)] for l in ls}
+    seen: list[dict[Labels, list[int]]] = []
+
+    def snapshot() -> None:
+        seen.append({l: ts.tolist() for l, (ts, _) in read_all(db).items()})
+
+    real_write, real_add = db_module.write_block, db_module.DB._add_block
+
+    def write_block(*args, **kwargs):  # type: ignore[no-untyped-def]
+        snapshot()
+        return real_write(*args, **kwargs)
+
+    def add_block(self, block):  # type: ignore[no-untyped-def]
+        real_add(self, block)
+        snapshot()
+
+    monkeypatch.setattr(db_module, "write_block", write_block)
+    monkeypatch.setattr(db_module.DB, "_add_block", add_block)
+    db.maintain()
+    assert len(seen) == 2 and db.block_list()
+    assert all(s == expected for s in seen)
+    assert {l: ts.tolist() for l, (ts, _) in read_all(db).items()} == expected
+
+
+def test_a_failed_persist_leaves_the_samples_in_the_head(db: DB) -> None:
+    ls = series_labels(5)
+    refs = db.appender().refs(ls)
+    for k in range(3 * 60):
+        a = db.appender()
+        a.append(refs, T0 + k * 60_000, np.full(5, float(k)))
+        a.commit()
+
+    def fail(labels, cols) -> None:  # type: ignore[no-untyped-def]
+        raise OSError("disk full")
+
+    cut_t = T0 + 2 * 3_600_000
+    try:
+        db.head.cut(cut_t, fail)
+    except OSError:
+        pass
+    else:
+        raise AssertionError("the persist error should propagate")
+    assert all(len(ts) == 180 for ts, _ in read_all(db).values())
+    labels, cols = db.head.cut(cut_t)  # the next attempt takes them
+    assert len(labels) == 5 and len(cols) == 5 * 120

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -317,16 +317,24 @@ class Head:
                 self.tombstones.add(r, mint, maxt)
 
     # -- cutting into blocks ---------------------------------------------------------------
-    def cut(self, cut_t: int) -> tuple[list[Labels], SampleColumns]:
+    def cut(
+        self,
+        cut_t: int,
+        persist: Callable[[list[Labels], SampleColumns], None] | None = None,
+    ) -> tuple[list[Labels], SampleColumns]:
         """Remove samples with t < cut_t and return them (tombstones applied) with labels.
 
         Series left without samples and not written to since `cut_t` are forgotten.
         Raises nothing on an empty range: the result is then empty.
 
-        Appends go on while the range is decoded and the frames that straddle `cut_t`
-        re-encoded: that work runs on a snapshot, outside the lock, from the moment
-        samples older than `cut_t` are refused; seals and merges wait for the cut (their
-        results would describe frames the cut replaces), then resume.
+        `persist(labels, columns)`, if given, runs before the samples leave the head (the
+        database writes and opens their block there), so reads never miss them; if it
+        raises, the head keeps them and the exception propagates.
+
+        Appends go on throughout: the range is decoded and the frames that straddle
+        `cut_t` re-encoded on a snapshot, outside the lock, from the moment samples older
+        than `cut_t` are refused; seals and merges wait for the cut (their results would
+        describe frames the cut replaces), then resume.
         """
         with self._cut_lock:
             with self.lock:
@@ -337,22 +345,22 @@ class Head:
                 self._cutting = True
             try:
                 plan = plan_cut(snap, cut_t, self.store.zstd_level)
-            except BaseException:
+                with self.lock:
+                    labels, cols = self._taken(plan.taken)
+                if persist is not None and len(cols):
+                    persist(labels, cols)
+                with self.lock:
+                    self.store.apply_cut(plan)
+                    self._after_cut(cut_t)
+            finally:
                 with self.lock:
                     self._cutting = False
-                raise
-            with self.lock:
-                try:
-                    self.store.apply_cut(plan)
-                finally:
-                    self._cutting = False
-                return self._after_cut(cut_t, plan.taken)
+                    if self.options.background_seal and self.store.pending:
+                        self._wake_sealer()
+            return labels, cols
 
-    def _after_cut(self, cut_t: int, taken: SampleColumns) -> tuple[list[Labels], SampleColumns]:
-        """Under the lock: the labels and tombstones of what a cut took; forgets emptied
-        series; lets the sealer go on."""
-        if self.options.background_seal and self.store.pending:
-            self._wake_sealer()
+    def _taken(self, taken: SampleColumns) -> tuple[list[Labels], SampleColumns]:
+        """Under the lock: what a cut takes, tombstones applied, and its series' labels."""
         cols = self.tombstones.apply(taken)
         refs, _ = cols.series_bounds()
         labels: list[Labels] = []
@@ -360,13 +368,16 @@ class Head:
             ls = self.registry.labels_of(r)
             assert ls is not None, f"samples of unknown series {r}"
             labels.append(ls)
+        return labels, cols
+
+    def _after_cut(self, cut_t: int) -> None:
+        """Under the lock, once a cut's samples left: tombstones and series that ended."""
         self.tombstones.intervals = {
             r: [(lo, hi) for lo, hi in spans if hi >= cut_t]
             for r, spans in self.tombstones.intervals.items()
         }
         self.tombstones.intervals = {k: v for k, v in self.tombstones.intervals.items() if v}
         self._gc(cut_t)
-        return labels, cols
 
     def _gc(self, cut_t: int) -> None:
         reg = self.registry
