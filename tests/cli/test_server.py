@@ -7,11 +7,19 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 import pytest
 from peerprocs import free_port, wait_http
 
 VIGILOPS = [sys.executable, "-m", "vigilops.cli"]
+
+
+def start_server(data: object, port: int, **popen: Any) -> subprocess.Popen[bytes]:
+    """`vigilops server` on `data` and 127.0.0.1:`port`, its output discarded unless
+    `popen` says otherwise."""
+    args = [*VIGILOPS, "server", "--storage.tsdb.path", str(data), "--web.listen-address", f"127.0.0.1:{port}"]
+    return subprocess.Popen(args, **{"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, **popen})
 
 
 def test_version() -> None:
@@ -22,12 +30,7 @@ def test_version() -> None:
 def test_server_serves_health_and_metrics_and_stops_cleanly(tmp_path) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
     data = tmp_path / "data"
-    proc = subprocess.Popen(
-        [*VIGILOPS, "server", "--storage.tsdb.path", str(data),
-         "--web.listen-address", f"127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    proc = start_server(data, port, stderr=subprocess.PIPE)
     try:
         assert b"Healthy" in wait_http(f"http://127.0.0.1:{port}/-/healthy", proc)
         assert b"Ready" in wait_http(f"http://127.0.0.1:{port}/-/ready", proc)
@@ -48,10 +51,7 @@ def test_server_serves_health_and_metrics_and_stops_cleanly(tmp_path) -> None:  
 def test_server_refuses_a_second_instance_on_the_same_data(tmp_path) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
     data = str(tmp_path / "data")
-    first = subprocess.Popen(
-        [*VIGILOPS, "server", "--storage.tsdb.path", data, "--web.listen-address", f"127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    first = start_server(data, port)
     try:
         wait_http(f"http://127.0.0.1:{port}/-/healthy", first)
         second = subprocess.run(
@@ -89,11 +89,7 @@ def test_server_without_config_scrapes_itself(tmp_path) -> None:  # type: ignore
     import json
 
     port = free_port()
-    proc = subprocess.Popen(
-        [*VIGILOPS, "server", "--storage.tsdb.path", str(tmp_path / "data"),
-         "--web.listen-address", f"127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    proc = start_server(tmp_path / "data", port)
     try:
         wait_http(f"http://127.0.0.1:{port}/-/healthy", proc)
         deadline = time.monotonic() + 60
@@ -122,12 +118,7 @@ def test_stopping_during_the_first_compile_kills_the_compiling_child(tmp_path) -
     SIGTERM meanwhile ends it rather than waiting for all of them to compile."""
     cache = tmp_path / "numba"
     port = free_port()
-    proc = subprocess.Popen(
-        [*VIGILOPS, "server", "--storage.tsdb.path", str(tmp_path / "data"),
-         "--web.listen-address", f"127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env={**os.environ, "NUMBA_CACHE_DIR": str(cache)},
-    )
+    proc = start_server(tmp_path / "data", port, env={**os.environ, "NUMBA_CACHE_DIR": str(cache)})
     try:
         wait_http(f"http://127.0.0.1:{port}/-/healthy", proc)
         proc.send_signal(signal.SIGTERM)

@@ -38,7 +38,7 @@ import numpy.typing as npt
 import zstandard
 
 from ..errors import CorruptionError
-from .frame_integrate import integrate, integrate_into
+from .frame_integrate import SeriesColumns, integrate, integrate_into
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
@@ -587,11 +587,14 @@ class OpenedFrame:
             len(dest) and (int(dest.min()) < 0 or int((dest + self.counts).max()) > len(out_ts))
         ):
             raise IndexError("frame samples written outside the columns")
-        integrate_into(
-            b.ts_planes, b.val_planes, b.layout.starts[select] - select, self.counts,
-            b.first_ts[select], b.first_vals[select], b.modes[select], b.exps[select], _POW10,
-            dest, out_ts, out_vs,
-        )
+        integrate_into(b.ts_planes, b.val_planes, self.series(), _POW10, dest, out_ts, out_vs)
+
+    def series(self) -> SeriesColumns:
+        """The selected series' columns for `frame_integrate`."""
+        b, select = self.body, self.select
+        # The k-th sample (k >= 1) of series j sits at starts[j] - j + k - 1 in the planes.
+        return (b.layout.starts[select] - select, self.counts, b.first_ts[select],
+                b.first_vals[select], b.modes[select], b.exps[select])
 
 
 def open_frame(
@@ -627,14 +630,9 @@ def decode_frame(
     many each series kept, possibly 0). The returned arrays are owned by the caller.
     """
     opened = open_frame(buf, where, select)
-    b, select = opened.body, opened.select
+    b = opened.body
     try:
-        # The k-th sample (k >= 1) of series j sits at starts[j] - j + k - 1 in the planes.
-        kept, ts, vs = integrate(
-            b.ts_planes, b.val_planes, b.layout.starts[select] - select, opened.counts,
-            b.first_ts[select], b.first_vals[select], b.modes[select], b.exps[select], _POW10,
-            mint, maxt,
-        )
+        kept, ts, vs = integrate(b.ts_planes, b.val_planes, opened.series(), _POW10, mint, maxt)
         return DecodedFrame(kept, ts, vs)
     except (ValueError, IndexError, struct.error) as exc:
         raise CorruptionError(where, f"undecodable frame: {exc}") from None

@@ -128,10 +128,17 @@ _integrate = compile_loop(
 _NO_DEST = np.zeros(0, dtype=np.int64)
 
 
+#: The selected series of a frame, one element each: (rest_start, counts, first_ts,
+#: first_vals, modes, exps). Series ``j`` has ``counts[j]`` samples, the first given by
+#: ``first_ts[j]``/``first_vals[j]``, the others at positions ``rest_start[j] …`` of the
+#: "rest" byte planes; `modes`/`exps` say how its values are stored.
+SeriesColumns = tuple[I64, I64, I64, U64, U8, U8]
+
+
 def _run(
     ts_planes: U8,
     val_planes: U8,
-    series: tuple[I64, I64, I64, U64, U8, U8],
+    series: SeriesColumns,
     pow10: F64,
     mint: int,
     maxt: int,
@@ -140,8 +147,7 @@ def _run(
     kept: I64,
     dest: I64,
 ) -> None:
-    """`_integrate` with the per-series columns (rest_start, counts, first_ts,
-    first_vals, modes, exps) in the types the compiled loop takes."""
+    """`_integrate` with the per-series columns in the types the compiled loop takes."""
     rest_start, counts, first_ts, first_vals, modes, exps = series
     _integrate(
         ts_planes,
@@ -164,31 +170,19 @@ def _run(
 
 
 def integrate(
-    ts_planes: U8,
-    val_planes: U8,
-    rest_start: I64,
-    counts: I64,
-    first_ts: I64,
-    first_vals: U64,
-    modes: U8,
-    exps: U8,
-    pow10: F64,
-    mint: int,
-    maxt: int,
+    ts_planes: U8, val_planes: U8, series: SeriesColumns, pow10: F64, mint: int, maxt: int
 ) -> tuple[I64, I64, F64]:
-    """Samples per series, timestamps and values of the series described by the other
-    arguments, concatenated, keeping only samples in [mint, maxt] (all are integrated).
+    """Samples per series, timestamps and values of `series`, concatenated, keeping only
+    samples in [mint, maxt] (all are integrated).
 
     `ts_planes` and `val_planes` are the (width, n) byte planes of the "rest" columns
-    (every sample but each series' first); series ``j`` has ``counts[j]`` samples, the
-    first given by ``first_ts[j]``/``first_vals[j]``, the others at positions
-    ``rest_start[j] …`` of the planes. Callers check all bounds beforehand.
+    (every sample but each series' first). Callers check all bounds beforehand.
     """
+    counts = series[1]
     total = int(counts.sum())
     ts = np.empty(total, dtype=np.int64)
     vs = np.empty(total, dtype=np.float64)
     kept = np.empty(len(counts), dtype=np.int64)
-    series = (rest_start, counts, first_ts, first_vals, modes, exps)
     _run(ts_planes, val_planes, series, pow10, mint, maxt, ts, vs, kept, _NO_DEST)
     n = int(kept.sum())
     if n == total:
@@ -199,22 +193,11 @@ def integrate(
 
 
 def integrate_into(
-    ts_planes: U8,
-    val_planes: U8,
-    rest_start: I64,
-    counts: I64,
-    first_ts: I64,
-    first_vals: U64,
-    modes: U8,
-    exps: U8,
-    pow10: F64,
-    dest: I64,
-    out_ts: I64,
-    out_vs: F64,
+    ts_planes: U8, val_planes: U8, series: SeriesColumns, pow10: F64,
+    dest: I64, out_ts: I64, out_vs: F64,
 ) -> None:
     """Like `integrate`, all samples, each series ``j`` written at ``out_ts[dest[j] :
     dest[j] + counts[j]]`` (and `out_vs`): straight into a larger column set. Callers
     check all bounds beforehand, destinations included."""
-    series = (rest_start, counts, first_ts, first_vals, modes, exps)
-    kept = np.empty(len(counts), dtype=np.int64)
+    kept = np.empty(len(series[1]), dtype=np.int64)
     _run(ts_planes, val_planes, series, pow10, _MIN_INT64, _MAX_INT64, out_ts, out_vs, kept, dest)
