@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from .compiled import compile_loop
+from .compiled import compile_loop, readonly
 from .workers import ordered_map
 
 I64 = npt.NDArray[np.int64]
@@ -315,14 +314,10 @@ _scatter_runs = compile_loop(
     lambda: (np.zeros(1, np.int64), np.zeros(1, np.uint64), np.ones(1, np.int64),
              np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.uint64)),
     # Parts of the head come as read-only views.
-    lambda: (_readonly(np.zeros(1, np.int64)), _readonly(np.zeros(1, np.uint64)), np.ones(1, np.int64),
+    lambda: (readonly(np.zeros(1, np.int64)), readonly(np.zeros(1, np.uint64)), np.ones(1, np.int64),
              np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.uint64)),
 )
 
-
-def _readonly(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    a.flags.writeable = False
-    return a
 
 
 def find_positions(frame_ids: I64, wanted: I64) -> tuple[I64, I64]:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numba
+import numpy.typing as npt
 
 log = logging.getLogger(__name__)
 _registered: list[tuple[Any, Callable[[], tuple[Any, ...]]]] = []
@@ -39,6 +40,13 @@ def compile_loop(
     for ex in (example, *more_examples):
         _registered.append((kernel, ex))
     return kernel
+
+
+def readonly(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """`a`, made read-only: example arguments of the read-only variants of a loop (numba
+    compiles one per combination of read-only and writable arrays)."""
+    a.flags.writeable = False
+    return a
 
 
 def warm_up() -> int:

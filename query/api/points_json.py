@@ -24,7 +24,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from vigilops.tsdb.compiled import compile_loop
+from vigilops.tsdb.compiled import compile_loop, readonly
 from vigilops.tsdb.workers import ordered_map, workers
 
 I64 = npt.NDArray[np.int64]
@@ -279,11 +279,6 @@ def _put_value(x: float, bits: np.uint64, out: U8, p: int, scratch: U8) -> int:
     return p
 
 
-def _readonly(a: U8) -> U8:
-    a.flags.writeable = False
-    return a
-
-
 def _writable_copy(a: npt.NDArray[Any], dtype: type) -> npt.NDArray[Any]:
     """`a` as a contiguous writable array of `dtype` (numba compiles one version of a loop
     per combination of read-only and writable arguments: keep to the warmed-up one)."""
@@ -407,7 +402,7 @@ def _write_matrix_loop(
 _write_matrix = compile_loop(
     # The metrics' bytes come read-only (`np.frombuffer` of bytes).
     _write_matrix_loop,
-    lambda: (np.array([0, 2], np.int64), _readonly(np.array([123, 125], np.uint8)), np.zeros(1, np.int64),
+    lambda: (np.array([0, 2], np.int64), readonly(np.array([123, 125], np.uint8)), np.zeros(1, np.int64),
              np.array([0.5]), np.array([0.5]).view(np.uint64), np.array([0, 1], np.int64),
              np.zeros(128, np.uint8), np.zeros(1, np.int64)),
 )

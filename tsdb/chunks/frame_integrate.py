@@ -12,12 +12,11 @@ Integer arithmetic is on uint64 and wraps modulo 2**64, exactly as the encoder's
 
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ..compiled import compile_loop
+from ..compiled import compile_loop, readonly
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
@@ -109,15 +108,10 @@ def _integrate_loop(
         kept[j] = p - start
 
 
-def _readonly(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    a.flags.writeable = False
-    return a
-
-
 _integrate = compile_loop(
     _integrate_loop,
     lambda: (
-        _readonly(np.zeros((1, 1), np.uint8)), _readonly(np.zeros((1, 1), np.uint8)),
+        readonly(np.zeros((1, 1), np.uint8)), readonly(np.zeros((1, 1), np.uint8)),
         np.zeros(1, np.int64), np.ones(1, np.int64), np.zeros(1, np.uint64),
         np.zeros(1, np.uint64), np.zeros(1, np.uint8), np.zeros(1, np.uint8),
         np.ones(16), 0, 0, np.zeros(1, np.uint64), np.zeros(1), np.zeros(1, np.uint64),
