@@ -13,7 +13,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +27,6 @@ from .block.writer import (
     BlockSlice,
     BlockWriteOptions,
     columns_slice,
-    write_block,
     write_block_slices,
 )
 from .columns import SampleColumns, concat_columns
@@ -36,6 +35,7 @@ from .errors import ClosedError, CorruptionError, TSDBError
 from .dirlock import is_held, try_hold
 from .filenames import DELETING_SUFFIX, QUARANTINE_DIR, TMP_SUFFIX, WAL_DIR
 from .head.appender import HeadAppender
+from .head.cut_spool import CutSpool
 from .head.head import Head, HeadOptions
 from .metrics import TSDBMetrics
 from .model import Labels, Matcher
@@ -68,6 +68,12 @@ class DBOptions:
     verify_blocks_on_open: bool = True
     block_write: BlockWriteOptions = field(default_factory=BlockWriteOptions)
     head: HeadOptions = field(default_factory=HeadOptions)
+    #: Called between the steps of a head cut (each shard decoded, each WAL checkpoint
+    #: record) to hand the heap they freed back to the OS, so the cut's peak is that of a
+    #: step, not of freed memory piling up in the allocator (`vigilops server` passes
+    #: glibc's malloc_trim: at 107,000 series a cut peaked 560 MiB above the head without
+    #: it, 220 MiB with it).
+    release_memory: Callable[[], object] | None = None
 
 
 class _MeteredAppender:
@@ -328,17 +334,29 @@ class DB:
             end = start + rng
             t0 = time.perf_counter()
 
-            def persist(
-                labels: list[Labels], cols: SampleColumns, start: int = start, end: int = end
-            ) -> None:
+            def persist(spool: CutSpool, start: int = start, end: int = end) -> None:
                 # The block is readable before its samples leave the head: no read misses them.
-                meta = write_block(self.path, labels, cols, start, end, 1, (), self.options.block_write)
+                try:
+                    meta = write_block_slices(
+                        self.path,
+                        spool.slices(),
+                        spool.labels_of,
+                        start,
+                        end,
+                        1,
+                        (),
+                        self.options.block_write,
+                    )
+                finally:
+                    spool.release()
                 if meta is not None:
                     self._add_block(BlockReader(os.path.join(self.path, meta.ulid)))
                     self.metrics.compactions.labels("head").inc()
                     self.metrics.compaction_duration.observe(time.perf_counter() - t0)
 
-            self.head.cut(end, persist)
+            self.head.cut(
+                end, persist, self.options.block_write.frame_span_ms, self.options.release_memory
+            )
             self._checkpoint_wal()
 
     def sync_wal(self) -> None:
@@ -360,7 +378,11 @@ class DB:
         with self.head.lock:
             new_segment = self.wal.cut_segment()
             state = self.head.checkpoint_state()
-        self.wal.checkpoint(new_segment - 1, state.records())
+        records = state.records()
+        release = self.options.release_memory
+        if release is not None:
+            records = _releasing(records, release)
+        self.wal.checkpoint(new_segment - 1, records)
 
     def _add_block(self, block: BlockReader) -> None:
         with self._blocks_lock:
@@ -497,6 +519,13 @@ class DB:
     def block_list(self) -> list[BlockReader]:
         with self._blocks_lock:
             return list(self.blocks)
+
+
+def _releasing(items: Iterator[bytes], release: Callable[[], object]) -> Iterator[bytes]:
+    """`items`, calling `release` after each is consumed."""
+    for item in items:
+        yield item
+        release()
 
 
 def _merged_series(group: Sequence[BlockReader]) -> tuple[list[Labels], list[npt.NDArray[np.int64]]]:

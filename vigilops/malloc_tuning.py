@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 from collections.abc import Callable
 
@@ -91,13 +92,21 @@ def tune_malloc() -> bool:
 
 def trim() -> bool:
     """Return the free pages of every heap to the OS (glibc's ``malloc_trim(0)``)."""
+    malloc_trim = _malloc_trim()
+    return malloc_trim is not None and bool(malloc_trim(0))
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    # Looked up once: find_library runs ldconfig, and trim() runs at every step of a cut.
     name = ctypes.util.find_library("c")
     if not name:
-        return False
+        return None
     try:
         malloc_trim = ctypes.CDLL(name).malloc_trim
     except (OSError, AttributeError):
-        return False
+        return None
     malloc_trim.argtypes = [ctypes.c_size_t]
     malloc_trim.restype = ctypes.c_int
-    return bool(malloc_trim(0))
+    typed: Callable[[int], int] = malloc_trim
+    return typed

@@ -75,6 +75,8 @@ def _db_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from vigilops.tsdb.head.head import HeadOptions
     from vigilops.tsdb.wal.wal import SyncPolicy
 
+    from .malloc_tuning import trim as malloc_trim
+
     try:
         wal_sync = SyncPolicy(args.wal_sync)
     except ValueError:
@@ -90,6 +92,7 @@ def _db_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
             wal_sync=wal_sync,
             out_of_order_window_ms=window,
             head=HeadOptions(out_of_order_window_ms=window),
+            release_memory=malloc_trim,
         )
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None

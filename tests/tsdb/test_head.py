@@ -386,7 +386,7 @@ def test_appends_and_reads_go_on_while_a_cut_decodes(db: DB, monkeypatch) -> Non
     finally:
         release.set()
         cutter.join(60)
-    labels, cols = result[0]  # type: ignore[misc]
+    labels, cols = result[0].columns()  # type: ignore[attr-defined]
     assert len(labels) == 300 and len(cols) == 300 * 120
     assert int(cols.timestamps.max()) < cut_t
     rest = read_all(db)
@@ -413,7 +413,7 @@ def test_reads_see_a_cut_range_at_every_step_of_its_persisting(db: DB, monkeypat
     def snapshot() -> None:
         seen.append({l: ts.tolist() for l, (ts, _) in read_all(db).items()})
 
-    real_write, real_add = db_module.write_block, db_module.DB._add_block
+    real_write, real_add = db_module.write_block_slices, db_module.DB._add_block
 
     def write_block(*args, **kwargs):  # type: ignore[no-untyped-def]
         snapshot()
@@ -423,7 +423,7 @@ def test_reads_see_a_cut_range_at_every_step_of_its_persisting(db: DB, monkeypat
         real_add(self, block)
         snapshot()
 
-    monkeypatch.setattr(db_module, "write_block", write_block)
+    monkeypatch.setattr(db_module, "write_block_slices", write_block)
     monkeypatch.setattr(db_module.DB, "_add_block", add_block)
     db.maintain()
     assert len(seen) == 2 and db.block_list()
@@ -439,7 +439,7 @@ def test_a_failed_persist_leaves_the_samples_in_the_head(db: DB) -> None:
         a.append(refs, T0 + k * 60_000, np.full(5, float(k)))
         a.commit()
 
-    def fail(labels, cols) -> None:  # type: ignore[no-untyped-def]
+    def fail(spool) -> None:  # type: ignore[no-untyped-def]
         raise OSError("disk full")
 
     cut_t = T0 + 2 * 3_600_000
@@ -450,5 +450,5 @@ def test_a_failed_persist_leaves_the_samples_in_the_head(db: DB) -> None:
     else:
         raise AssertionError("the persist error should propagate")
     assert all(len(ts) == 180 for ts, _ in read_all(db).values())
-    labels, cols = db.head.cut(cut_t)  # the next attempt takes them
+    labels, cols = db.head.cut(cut_t).columns()  # the next attempt takes them
     assert len(labels) == 5 and len(cols) == 5 * 120

@@ -69,28 +69,30 @@ def write_index(
         [struct.pack("<I", len(symbols)), _u32(offs), b"".join(encoded)]
     )
 
-    label_syms: list[int] = []
-    label_offs = [0]
-    postings: dict[tuple[int, int], list[int]] = {}
-    for sid, ls in enumerate(labels):
-        ids = [sym_id[s] for s in ls]
-        label_syms.extend(ids)
-        label_offs.append(len(label_syms))
-        for i in range(0, len(ids), 2):
-            postings.setdefault((ids[i], ids[i + 1]), []).append(sid)
+    # Every label set flattened to symbol ids: (name, value) pairs, series after series.
+    sizes = np.fromiter((len(ls) for ls in labels), dtype=np.int64, count=len(labels))
+    label_syms = np.fromiter(
+        (sym_id[s] for ls in labels for s in ls), dtype=np.uint32, count=int(sizes.sum())
+    )
+    label_offs = np.zeros(len(labels) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=label_offs[1:])
     series_section = b"".join(
         [struct.pack("<I", len(labels)), _u32(label_offs), _u32(label_syms)]
     )
 
-    keys = sorted(postings)  # symbol ids sort like the strings they stand for
-    table = np.zeros((len(keys), 4), dtype="<u4")
-    flat: list[int] = []
-    for row, key in enumerate(keys):
-        ids = postings[key]
-        table[row] = (key[0], key[1], len(flat), len(ids))
-        flat.extend(ids)
+    # Postings: the series of each (name, value), ascending, keys in symbol order (symbol
+    # ids sort like the strings they stand for).
+    pair_key = (label_syms[0::2].astype(np.uint64) << np.uint64(32)) | label_syms[1::2]
+    pair_series = np.repeat(np.arange(len(labels), dtype=np.uint32), sizes // 2)
+    order = np.argsort(pair_key, kind="stable")  # series stay ascending within a key
+    keys, starts, counts = np.unique(pair_key[order], return_index=True, return_counts=True)
+    table = np.empty((len(keys), 4), dtype="<u4")
+    table[:, 0] = keys >> np.uint64(32)
+    table[:, 1] = keys & np.uint64(0xFFFFFFFF)
+    table[:, 2] = starts
+    table[:, 3] = counts
     postings_section = b"".join(
-        [struct.pack("<I", len(keys)), table.tobytes(), _u32(flat)]
+        [struct.pack("<I", len(keys)), table.tobytes(), _u32(pair_series[order])]
     )
 
     frames_section = b"".join(

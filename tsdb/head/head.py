@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +22,9 @@ from ..wal.records import Record, SamplesRecord, SeriesRecord, TombstonesRecord,
 from ..wal.wal import WAL
 from .appender import HeadAppender, validate
 from .registry import SeriesRegistry
+from ..block.writer import BlockWriteOptions
 from ..columns import SampleColumns
+from .cut_spool import CutSpool
 from .store import SampleStore, StoreSnapshot, plan_cut
 
 I64 = npt.NDArray[np.int64]
@@ -84,38 +86,31 @@ class HeadCheckpoint:
     samples: StoreSnapshot
     tombstones: dict[int, list[tuple[int, int]]]
 
-    def records(self) -> list[bytes]:
-        """WAL records that rebuild this head: series, samples, tombstones."""
-        records: list[bytes] = []
+    def records(self) -> Iterator[bytes]:
+        """WAL records that rebuild this head: series, samples, tombstones. Made one at a
+        time as the checkpoint writes them: only a shard's samples are ever decoded, and
+        no more than one record's encoding is held."""
         step = 50_000
         for i in range(0, len(self.refs), step):
-            records.append(
-                encode_record(SeriesRecord(self.refs[i : i + step], self.labels[i : i + step]))
-            )
-        step = 1 << 20
-        # Shard by shard: the whole head is never decoded at once.
+            yield encode_record(SeriesRecord(self.refs[i : i + step], self.labels[i : i + step]))
+        step = 1 << 18  # a record's encoding needs ~100 bytes a sample while it is made
         for cols in self.samples.by_shard():
             for i in range(0, len(cols), step):
-                records.append(
-                    encode_record(
-                        SamplesRecord(
-                            cols.refs[i : i + step],
-                            cols.timestamps[i : i + step],
-                            cols.values[i : i + step],
-                        )
+                yield encode_record(
+                    SamplesRecord(
+                        cols.refs[i : i + step],
+                        cols.timestamps[i : i + step],
+                        cols.values[i : i + step],
                     )
                 )
         for ref, spans in self.tombstones.items():
-            records.append(
-                encode_record(
-                    TombstonesRecord(
-                        np.full(len(spans), ref, dtype=np.int64),
-                        np.array([lo for lo, _ in spans], dtype=np.int64),
-                        np.array([hi for _, hi in spans], dtype=np.int64),
-                    )
+            yield encode_record(
+                TombstonesRecord(
+                    np.full(len(spans), ref, dtype=np.int64),
+                    np.array([lo for lo, _ in spans], dtype=np.int64),
+                    np.array([hi for _, hi in spans], dtype=np.int64),
                 )
             )
-        return records
 
 
 class Head:
@@ -286,8 +281,10 @@ class Head:
     # -- reading ---------------------------------------------------------------------------
     def snapshot(self) -> tuple[StoreSnapshot, Tombstones]:
         with self.lock:
-            ts = Tombstones({k: list(v) for k, v in self.tombstones.intervals.items()})
-            return self.store.snapshot(), ts
+            return self.store.snapshot(), self._tombstones_copy()
+
+    def _tombstones_copy(self) -> Tombstones:
+        return Tombstones({k: list(v) for k, v in self.tombstones.intervals.items()})
 
     @property
     def mint(self) -> int:
@@ -320,21 +317,27 @@ class Head:
     def cut(
         self,
         cut_t: int,
-        persist: Callable[[list[Labels], SampleColumns], None] | None = None,
-    ) -> tuple[list[Labels], SampleColumns]:
-        """Remove samples with t < cut_t and return them (tombstones applied) with labels.
+        persist: Callable[[CutSpool], None] | None = None,
+        span_ms: int = BlockWriteOptions.frame_span_ms,
+        release_memory: Callable[[], object] | None = None,
+    ) -> CutSpool:
+        """Remove samples with t < cut_t and return them (tombstones applied), spooled in
+        label order for a block with frame slices of `span_ms` (`CutSpool`).
 
         Series left without samples and not written to since `cut_t` are forgotten.
-        Raises nothing on an empty range: the result is then empty.
+        Raises nothing on an empty range: the spool is then empty.
 
-        `persist(labels, columns)`, if given, runs before the samples leave the head (the
-        database writes and opens their block there), so reads never miss them; if it
-        raises, the head keeps them and the exception propagates.
+        `persist(spool)`, if given, runs before the samples leave the head (the database
+        writes and opens their block there), so reads never miss them; if it raises, the
+        head keeps them and the exception propagates.
 
-        Appends go on throughout: the range is decoded and the frames that straddle
-        `cut_t` re-encoded on a snapshot, outside the lock, from the moment samples older
-        than `cut_t` are refused; seals and merges wait for the cut (their results would
-        describe frames the cut replaces), then resume.
+        `release_memory`, if given, is called after each shard is spooled.
+
+        Appends go on throughout: the range is decoded (one shard at a time, into the
+        spool) and the frames that straddle `cut_t` re-encoded on a snapshot, outside the
+        lock, from the moment samples older than `cut_t` are refused; seals and merges
+        wait for the cut (their results would describe frames the cut replaces), then
+        resume.
         """
         with self._cut_lock:
             with self.lock:
@@ -342,13 +345,22 @@ class Head:
                 self.generation += 1  # batches staged before are checked against it again
                 self.store.detach_log()
                 snap = self.store.snapshot()
+                tombstones = self._tombstones_copy()
+                refs = self.registry.live_refs()
+                labels = [self._labels_of(r) for r in refs.tolist()]
+                per_series = _samples_per_series(self.store, cut_t, len(refs))
                 self._cutting = True
             try:
-                plan = plan_cut(snap, cut_t, self.store.zstd_level)
-                with self.lock:
-                    labels, cols = self._taken(plan.taken)
-                if persist is not None and len(cols):
-                    persist(labels, cols)
+                spool = CutSpool.for_series(refs, labels, span_ms, per_series)
+
+                def take(cols: SampleColumns) -> None:
+                    spool.add(tombstones.apply(cols))
+                    if release_memory is not None:
+                        release_memory()
+
+                plan = plan_cut(snap, cut_t, self.store.zstd_level, take)
+                if persist is not None and spool.num_samples:
+                    persist(spool)
                 with self.lock:
                     self.store.apply_cut(plan)
                     self._after_cut(cut_t)
@@ -357,18 +369,12 @@ class Head:
                     self._cutting = False
                     if self.options.background_seal and self.store.pending:
                         self._wake_sealer()
-            return labels, cols
+            return spool
 
-    def _taken(self, taken: SampleColumns) -> tuple[list[Labels], SampleColumns]:
-        """Under the lock: what a cut takes, tombstones applied, and its series' labels."""
-        cols = self.tombstones.apply(taken)
-        refs, _ = cols.series_bounds()
-        labels: list[Labels] = []
-        for r in refs.tolist():
-            ls = self.registry.labels_of(r)
-            assert ls is not None, f"samples of unknown series {r}"
-            labels.append(ls)
-        return labels, cols
+    def _labels_of(self, ref: int) -> Labels:
+        ls = self.registry.labels_of(ref)
+        assert ls is not None, f"live series {ref} without labels"
+        return ls
 
     def _after_cut(self, cut_t: int) -> None:
         """Under the lock, once a cut's samples left: tombstones and series that ended."""
@@ -437,6 +443,14 @@ class Head:
         if self._sealer is not None:
             self._seal_wakeup.set()
             self._sealer.join(timeout=60)
+
+
+def _samples_per_series(store: SampleStore, cut_t: int, series: int) -> int:
+    """About how many samples a series has before `cut_t` (sizes a cut's spool)."""
+    if store.mint > store.maxt or not series:
+        return 1
+    share = (cut_t - store.mint) / (store.maxt - store.mint + 1)
+    return max(1, int(store.num_samples() * min(max(share, 0.0), 1.0)) // series)
 
 
 def time_bounds(cols: SampleColumns) -> tuple[int, int]:

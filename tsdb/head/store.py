@@ -22,14 +22,23 @@ without copying.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
-from ..chunks.frame import decode_frame, encode_frame
-from ..columns import SampleColumns, concat_columns, find_positions, sort_dedup
+from ..chunks.frame import decode_frame, encode_frame, open_frame
+from ..columns import (
+    AnyPart,
+    DeferredPart,
+    SampleColumns,
+    concat_columns,
+    concat_time_ordered,
+    find_positions,
+    sort_dedup,
+    strictly_ordered_columns,
+)
 from ..model import MAX_TIME, MIN_TIME
 from .log import LogPart, OpenLog
 
@@ -270,9 +279,16 @@ class SampleStore:
     def split_before(self, cut_t: int) -> SampleColumns:
         """Remove and return the samples with t < cut_t; keep the rest."""
         self.detach_log()
-        plan = plan_cut(self.snapshot(), cut_t, self.zstd_level)
+        taken: list[SampleColumns] = []
+        plan = plan_cut(self.snapshot(), cut_t, self.zstd_level, taken.append)
         self.apply_cut(plan)
-        return plan.taken
+        if len(taken) <= 1:
+            return taken[0] if taken else SampleColumns.empty()
+        return SampleColumns(  # shards are disjoint and ascending: laid end to end, sorted
+            np.concatenate([c.refs for c in taken]),
+            np.concatenate([c.timestamps for c in taken]),
+            np.concatenate([c.values for c in taken]),
+        )
 
     def apply_cut(self, plan: CutPlan) -> None:
         """Put in place what `plan_cut` planned. Its snapshot must still describe the frames
@@ -307,75 +323,106 @@ class SampleStore:
 @dataclass(frozen=True)
 class CutPlan:
     """A head cut worked out from a snapshot (`plan_cut`), to be put in place by
-    `SampleStore.apply_cut`: the samples taken, and what the frames and pending logs of
-    the snapshot become."""
+    `SampleStore.apply_cut`: what the frames and pending logs of the snapshot become."""
 
     snapshot: StoreSnapshot
-    taken: SampleColumns
     shards: dict[int, tuple[HeadFrame, ...]]
     pending: list[LogPart]
 
 
-def plan_cut(snap: StoreSnapshot, cut_t: int, zstd_level: int = 3) -> CutPlan:
-    """Split the snapshot's samples at `cut_t`: those before it are taken; frames that
-    straddle it are re-encoded with the rest, and logs keep the rest. Reads the snapshot
-    only (its frames and log pages are immutable), so it runs without the head's lock."""
+def plan_cut(
+    snap: StoreSnapshot,
+    cut_t: int,
+    zstd_level: int = 3,
+    take: Callable[[SampleColumns], None] | None = None,
+) -> CutPlan:
+    """Split the snapshot's samples at `cut_t`: those before it are taken, handed to
+    `take` one shard at a time (ascending shards, each sorted by (ref, t), one sample per
+    (ref, t)), so no more than a shard's are decoded at once; frames that straddle `cut_t`
+    are re-encoded with the rest, and logs keep the rest. Reads the snapshot only (its
+    frames and log pages are immutable), so it runs without the head's lock."""
     if len(snap.logs[-1]):
         raise ValueError("detach the open log before planning a cut")
-    taken: list[SampleColumns] = []
-    kept: dict[int, tuple[HeadFrame, ...]] = {}
-    for shard, frames in snap.shards.items():
-        keep: list[HeadFrame] = []
-        for f in frames:
-            if f.mint >= cut_t:
-                keep.append(f)
-                continue
-            cols = decode_columns(f)
-            if f.maxt < cut_t:
-                taken.append(cols)
-                continue
-            old = cols.timestamps < cut_t
-            taken.append(cols.select(old))
-            if not old.all():
-                keep.append(encode_columns(cols.select(~old), f.level, zstd_level))
-        if keep:
-            kept[shard] = tuple(keep)
     pending: list[LogPart] = []
+    log_taken: list[tuple[I64, SampleColumns]] = []  # (each shard's first index, columns)
     for part in snap.logs[:-1]:
         cols = part.columns()
         old = cols.timestamps < cut_t
-        taken.append(_sorted(cols.select(old)))
+        if old.any():
+            taken = _sorted(cols.select(old))
+            shard_of = taken.refs >> SHARD_BITS
+            log_taken.append((shard_of, taken))
         if not old.all():
             pending.append(_log_of(cols.select(~old)))
-    return CutPlan(snap, _concat_by_shard(taken), kept, pending)
+    log_shards = {int(s) for shard_of, _ in log_taken for s in np.unique(shard_of).tolist()}
+    kept: dict[int, tuple[HeadFrame, ...]] = {}
+    for shard in sorted(set(snap.shards) | log_shards):
+        frames = snap.shards.get(shard, ())
+        logs: list[SampleColumns] = []
+        for shard_of, cols in log_taken:
+            a, b = np.searchsorted(shard_of, [shard, shard + 1]).tolist()
+            if a < b:
+                logs.append(SampleColumns(cols.refs[a:b], cols.timestamps[a:b], cols.values[a:b]))
+        keep = _kept_frames(frames, cut_t, zstd_level)
+        if keep:
+            kept[shard] = keep
+        if take is not None:
+            took = _taken_of_shard(frames, logs, cut_t)
+            if len(took):
+                take(took)
+    return CutPlan(snap, kept, pending)
 
 
-def _concat_by_shard(parts: list[SampleColumns]) -> SampleColumns:
-    """`concat_columns` of parts each sorted by (ref, t), merged one shard at a time:
-    shards are disjoint ref ranges, so the shards' merges laid end to end are sorted, and
-    no sort over all samples (with its order array and copies) is needed."""
-    parts = [p for p in parts if len(p)]
-    if len(parts) <= 1:
-        return concat_columns(parts)
-    # The shards where parts begin or end: each merge below covers one of them and any
-    # shards up to the next (all parts are sorted by ref, so each gives one slice to each).
-    shards = np.unique(np.concatenate([p.refs[[0, -1]] >> SHARD_BITS for p in parts]))
-    if len(shards) == 1:
-        return concat_columns(parts)
-    edges = [np.searchsorted(p.refs, np.append(shards, shards[-1] + 1) << SHARD_BITS) for p in parts]
-    merged = []
-    for k in range(len(shards)):
-        pieces = [
-            SampleColumns(p.refs[a:b], p.timestamps[a:b], p.values[a:b])
-            for p, e in zip(parts, edges)
-            if (a := int(e[k])) < (b := int(e[k + 1]))
-        ]
-        merged.append(concat_columns(pieces))
-    return SampleColumns(
-        np.concatenate([m.refs for m in merged]),
-        np.concatenate([m.timestamps for m in merged]),
-        np.concatenate([m.values for m in merged]),
-    )
+def _kept_frames(
+    frames: Sequence[HeadFrame], cut_t: int, zstd_level: int
+) -> tuple[HeadFrame, ...]:
+    """What a shard's frames keep after a cut at `cut_t`, in their order: frames after it
+    as they are, frames holding samples on both sides re-encoded with the later ones."""
+    keep: list[HeadFrame] = []
+    for f in frames:
+        if f.mint >= cut_t:
+            keep.append(f)
+        elif f.maxt >= cut_t:
+            d = decode_frame(f.data, where="head frame", mint=cut_t)
+            has = d.counts > 0
+            later = SampleColumns.from_runs(
+                f.refs[has].astype(np.int64), d.counts[has], d.timestamps, d.values
+            )
+            keep.append(encode_columns(later, f.level, zstd_level))
+    return tuple(keep)
+
+
+def _taken_of_shard(
+    frames: Sequence[HeadFrame], logs: list[SampleColumns], cut_t: int
+) -> SampleColumns:
+    """A shard's samples before `cut_t`, sorted by (ref, t), one per (ref, t) (the later
+    frame or log wins). Frames and logs usually hold each series' samples in time order,
+    one after the other: then they are joined run by run, frames wholly before the cut
+    decoded in place (`concat_time_ordered`), which needs a third of the memory of
+    concatenating and sorting; a rewritten or out-of-order sample sends the shard the
+    sorting way."""
+    parts: list[AnyPart] = []
+    for f in frames:
+        if f.mint >= cut_t:
+            continue
+        if f.maxt < cut_t:
+            opened = open_frame(f.data, where="head frame")
+            parts.append(DeferredPart(f.refs.astype(np.int64), opened.counts, opened.write_into))
+        else:
+            d = decode_frame(f.data, where="head frame", maxt=cut_t - 1)
+            refs, counts = f.refs.astype(np.int64), d.counts
+            parts.append((refs[counts > 0], counts[counts > 0], d.timestamps, d.values))
+    for cols in logs:
+        refs, starts = cols.series_bounds()
+        parts.append((refs, np.diff(starts), cols.timestamps, cols.values))
+    joined = concat_time_ordered(parts)
+    del parts
+    if strictly_ordered_columns(joined):
+        return joined
+    del joined
+    # The frames in their order (oldest first), then the logs: the order later wins in.
+    decoded = [decode_columns(f) for f in frames if f.mint < cut_t]
+    return concat_columns([*(c.select(c.timestamps < cut_t) for c in decoded), *logs])
 
 
 def _sorted(cols: SampleColumns) -> SampleColumns:
