@@ -23,12 +23,7 @@ from prometheus_client import CollectorRegistry
 from .api import AppendResult, Float64Array, Int64Array
 from .block.meta import is_ulid
 from .block.reader import BlockReader
-from .block.writer import (
-    BlockSlice,
-    BlockWriteOptions,
-    columns_slice,
-    write_block_slices,
-)
+from .block.writer import BlockWriteOptions, Chunk, StreamedSlice, write_block_slices
 from .columns import SampleColumns, concat_columns
 from .compaction_plan import plan_compaction
 from .errors import ClosedError, CorruptionError, TSDBError
@@ -424,8 +419,9 @@ class DB:
                 self._merge(group)
 
     def _merge(self, group: Sequence[BlockReader]) -> None:
-        """Merge `group` into one block, one frame slice of time at a time: only that
-        slice's samples of all the blocks are in memory (a 24 h merge holds 6 h, not 24).
+        """Merge `group` into one block, one frame slice of time at a time and, within it,
+        a range of series at a time: only about `BlockWriteOptions.batch_samples` of the
+        blocks' samples are decoded at once, however many series and hours are merged.
         Equal (series, t) in several blocks: the later block in `group` wins, as it did
         when the whole range was merged at once (the slices partition time)."""
         t0 = time.perf_counter()
@@ -435,21 +431,34 @@ class DB:
         sources = sorted({s for b in group for s in (b.meta.sources or [b.ulid])})
         level = max(b.meta.level for b in group) + 1
         span = self.options.block_write.frame_span_ms
+        batch = self.options.block_write.batch_samples
 
-        def slices() -> Iterator[BlockSlice]:
-            for k in range(mint // span, (maxt - 1) // span + 1):
-                lo, hi = max(k * span, mint), min((k + 1) * span, maxt)
+        def chunks(lo: int, hi: int) -> Iterator[Chunk]:
+            # Series ranges of about `batch` samples, from the blocks' sample density.
+            inside = [(b, remap) for b, remap in zip(group, remaps) if b.maxt > lo and b.mint < hi]
+            density = sum(
+                b.meta.num_samples * (min(b.maxt, hi) - max(b.mint, lo)) / max(b.maxt - b.mint, 1)
+                for b, _ in inside
+            ) / max(len(labels), 1)
+            step = max(1, int(batch / max(density, 1.0)))
+            for r0 in range(0, len(labels), step):
                 parts: list[SampleColumns] = []
-                for b, remap in zip(group, remaps):
-                    if b.maxt <= lo or b.mint >= hi:
+                for b, remap in inside:
+                    a, z = np.searchsorted(remap, [r0, r0 + step]).tolist()
+                    if a == z:
                         continue
-                    cols = b.samples(b.index.all_postings(), lo, hi - 1)
+                    cols = b.samples(np.arange(a, z, dtype=np.int64), lo, hi - 1)
                     if len(cols):
                         parts.append(SampleColumns(remap[cols.refs], cols.timestamps, cols.values))
                 merged = concat_columns(parts)
                 del parts
                 if len(merged):
-                    yield columns_slice(merged)
+                    keys, starts = merged.series_bounds()
+                    yield keys, np.diff(starts), merged.timestamps, merged.values
+
+        def slices() -> Iterator[StreamedSlice]:
+            for k in range(mint // span, (maxt - 1) // span + 1):
+                yield StreamedSlice(chunks(max(k * span, mint), min((k + 1) * span, maxt)))
 
         meta = write_block_slices(
             self.path,

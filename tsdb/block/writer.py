@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -95,6 +95,25 @@ class BlockSlice:
     keys: I64
     counts: I64
     read: SliceReader
+
+
+#: Samples of consecutive series of a slice: (keys, counts, timestamps, values), the
+#: samples sorted by (series, t).
+Chunk = tuple[I64, I64, I64, F64]
+
+
+@dataclass(frozen=True)
+class StreamedSlice:
+    """A frame slice handed over as it is read, when the series it holds and their sample
+    counts are not known in advance (a merge of blocks learns them only by decoding):
+    `chunks` are `Chunk`s in ascending key order, each series in one chunk, the same
+    keys as `BlockSlice`'s. The writer keeps only the chunk it is given and the series
+    of a frame not complete yet."""
+
+    chunks: Iterable[Chunk]
+
+
+AnySlice = BlockSlice | StreamedSlice
 
 
 def columns_slice(cols: SampleColumns) -> BlockSlice:
@@ -190,7 +209,7 @@ def write_block(
 
 def write_block_slices(
     parent: str,
-    slices: Iterable[BlockSlice],
+    slices: Iterable[AnySlice],
     labels_of: Callable[[I64], Sequence[Labels]],
     mint: int,
     maxt: int,
@@ -218,13 +237,13 @@ def write_block_slices(
     os.makedirs(tmp)
     try:
         with ThreadPoolExecutor(max(opts.threads, 1)) as pool:
-            rows, frame_keys, slice_keys, samples = _write_frames(
+            rows, frame_keys, samples = _write_frames(
                 os.path.join(tmp, BLOCK_CHUNKS), slices, opts, pool
             )
         if not samples:
             shutil.rmtree(tmp, ignore_errors=True)
             return None
-        present = np.unique(np.concatenate(slice_keys))
+        present = np.unique(np.concatenate(frame_keys))
         frame_series = np.searchsorted(present, np.concatenate(frame_keys)).astype(np.uint32)
         labels = labels_of(present)
         if len(labels) != len(present):
@@ -254,65 +273,115 @@ def write_block_slices(
 
 
 def _write_frames(
-    path: str, slices: Iterable[BlockSlice], opts: BlockWriteOptions, pool: ThreadPoolExecutor
-) -> tuple[npt.NDArray[np.void], list[I64], list[I64], int]:
+    path: str, slices: Iterable[AnySlice], opts: BlockWriteOptions, pool: ThreadPoolExecutor
+) -> tuple[npt.NDArray[np.void], list[I64], int]:
     """Encode the slices' frames into the chunks file at `path`. Returns the frame table
-    rows, each frame's series keys, each slice's keys and the number of samples."""
+    rows, each frame's series keys and the number of samples."""
     row_list: list[tuple[int, int, int, int, int, int]] = []
     frame_keys: list[I64] = []
-    slice_keys: list[I64] = []
     samples = 0
     offset = 0
     series_pos = 0
 
-    def encode(job: tuple[I64, I64, F64]) -> bytes:
-        return encode_frame(job[0], job[1], job[2], level=opts.zstd_level)
+    def encode(frame: Chunk) -> bytes:
+        return encode_frame(frame[1], frame[2], frame[3], level=opts.zstd_level)
 
     with open(path, "wb") as f:
-        for sl in slices:
-            if not len(sl.keys):
-                continue
-            slice_keys.append(sl.keys)
-            starts = _frame_starts(sl.counts, opts.target_frame_samples)
-            sizes = np.add.reduceat(sl.counts, starts[:-1])
-            # Consecutive frames are read and encoded together, about batch_samples at a time.
-            batch = (np.cumsum(sizes) - sizes) // max(opts.batch_samples, 1)
-            cuts = np.concatenate(([0], np.flatnonzero(np.diff(batch)) + 1, [len(sizes)]))
-            for fa, fb in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
-                first, last = int(starts[fa]), int(starts[fb])
-                ts, vals = sl.read(first, last)
-                bounds = starts[fa : fb + 1].tolist()
-                offs = np.zeros(fb - fa + 1, dtype=np.int64)
-                np.cumsum(sizes[fa:fb], out=offs[1:])
-                if len(ts) != int(offs[-1]):
-                    raise ValueError(
-                        f"slice reader gave {len(ts)} samples, expected {int(offs[-1])}"
-                    )
-                at = offs.tolist()
-                jobs = [
-                    (
-                        sl.counts[bounds[j] : bounds[j + 1]],
-                        ts[at[j] : at[j + 1]],
-                        vals[at[j] : at[j + 1]],
-                    )
-                    for j in range(fb - fa)
-                ]
-                if len(jobs) > 1 and opts.threads > 1:
-                    blobs = list(pool.map(encode, jobs))
-                else:
-                    blobs = [encode(job) for job in jobs]
-                for j, ((_, frame_ts, _), blob) in enumerate(zip(jobs, blobs)):
-                    n_series = bounds[j + 1] - bounds[j]
-                    first_t, last_t = int(frame_ts.min()), int(frame_ts.max())
-                    row_list.append((first_t, last_t, offset, len(blob), series_pos, n_series))
-                    frame_keys.append(sl.keys[bounds[j] : bounds[j + 1]])
-                    f.write(blob)
-                    offset += len(blob)
-                    series_pos += n_series
+
+        def write(frames: list[Chunk]) -> None:
+            nonlocal samples, offset, series_pos
+            if len(frames) > 1 and opts.threads > 1:
+                blobs = list(pool.map(encode, frames))
+            else:
+                blobs = [encode(frame) for frame in frames]
+            for (keys, _, ts, _), blob in zip(frames, blobs):
+                row_list.append(
+                    (int(ts.min()), int(ts.max()), offset, len(blob), series_pos, len(keys))
+                )
+                frame_keys.append(keys)
+                f.write(blob)
+                offset += len(blob)
+                series_pos += len(keys)
                 samples += len(ts)
-                del ts, vals, jobs
-            del sl  # before the next slice is produced, so that two are never alive
+
+        for sl in slices:
+            cutter = _FrameCutter(opts.target_frame_samples)
+            chunks = sl.chunks if isinstance(sl, StreamedSlice) else _chunks_of(sl, opts)
+            for chunk in chunks:
+                write(cutter.feed(chunk))
+                del chunk
+            write(cutter.finish())
+            del sl, chunks  # before the next slice is produced, so that two are never alive
         f.flush()
         os.fsync(f.fileno())
     rows = np.array(row_list, dtype=FRAME_DTYPE)
-    return rows, frame_keys, slice_keys, samples
+    return rows, frame_keys, samples
+
+
+def _chunks_of(sl: BlockSlice, opts: BlockWriteOptions) -> Iterator[Chunk]:
+    """A `BlockSlice` read whole frames at a time, about `batch_samples` per read."""
+    if not len(sl.keys):
+        return
+    starts = _frame_starts(sl.counts, opts.target_frame_samples)
+    sizes = np.add.reduceat(sl.counts, starts[:-1])
+    batch = (np.cumsum(sizes) - sizes) // max(opts.batch_samples, 1)
+    cuts = np.concatenate(([0], np.flatnonzero(np.diff(batch)) + 1, [len(sizes)]))
+    for fa, fb in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
+        first, last = int(starts[fa]), int(starts[fb])
+        ts, vals = sl.read(first, last)
+        yield sl.keys[first:last], sl.counts[first:last], ts, vals
+
+
+class _FrameCutter:
+    """Cuts a slice's chunks into frames as they come: the frames `_frame_starts` makes
+    of the whole slice (runs of consecutive series of about `target` samples)."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.total = 0  # samples of the slice before the next chunk
+        self.group = -1  # the group of the last series seen
+        self.pending: list[Chunk] = []  # the frame being filled
+
+    def feed(self, chunk: Chunk) -> list[Chunk]:
+        """Take a chunk; return the frames it completes."""
+        keys, counts, ts, vals = chunk
+        if int(counts.sum()) != len(ts) or len(vals) != len(ts) or len(counts) != len(keys):
+            raise ValueError(f"slice reader gave {len(ts)} samples, expected {int(counts.sum())}")
+        if not len(keys):
+            return []
+        group = (self.total + np.cumsum(counts) - counts) // self.target
+        self.total += len(ts)
+        begins = np.flatnonzero(np.diff(group, prepend=self.group))  # where frames begin
+        self.group = int(group[-1])
+        at = np.zeros(len(counts) + 1, dtype=np.int64)
+        np.cumsum(counts, out=at[1:])
+        done: list[Chunk] = []
+        bounds = [0, *begins.tolist(), len(keys)]
+        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+            if i and self.pending:  # a frame begins at `a`: the pending one is complete
+                done.append(_joined(self.pending))
+                self.pending = []
+            if a < b:
+                x, y = int(at[a]), int(at[b])
+                self.pending.append((keys[a:b], counts[a:b], ts[x:y], vals[x:y]))
+        if self.pending:  # copied, so that the chunk need not stay alive for it
+            k, c, t, v = self.pending[-1]
+            self.pending[-1] = (k.copy(), c.copy(), t.copy(), v.copy())
+        return done
+
+    def finish(self) -> list[Chunk]:
+        """The last frame."""
+        done = [_joined(self.pending)] if self.pending else []
+        self.pending = []
+        return done
+
+
+def _joined(chunks: list[Chunk]) -> Chunk:
+    if len(chunks) == 1:
+        return chunks[0]
+    return (
+        np.concatenate([c[0] for c in chunks]),
+        np.concatenate([c[1] for c in chunks]),
+        np.concatenate([c[2] for c in chunks]),
+        np.concatenate([c[3] for c in chunks]),
+    )
