@@ -331,19 +331,16 @@ class DB:
 
             def persist(spool: CutSpool, start: int = start, end: int = end) -> None:
                 # The block is readable before its samples leave the head: no read misses them.
-                try:
-                    meta = write_block_slices(
-                        self.path,
-                        spool.slices(),
-                        spool.labels_of,
-                        start,
-                        end,
-                        1,
-                        (),
-                        self.options.block_write,
-                    )
-                finally:
-                    spool.release()
+                meta = write_block_slices(
+                    self.path,
+                    spool.slices(),
+                    spool.labels_of,
+                    start,
+                    end,
+                    1,
+                    (),
+                    self.options.block_write,
+                )
                 if meta is not None:
                     self._add_block(BlockReader(os.path.join(self.path, meta.ulid)))
                     self.metrics.compactions.labels("head").inc()

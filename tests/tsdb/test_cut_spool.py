@@ -1,6 +1,6 @@
 """The head cut's spool: shards of samples by reference in, the block writer's label-ordered
-slices out, bit for bit, however the writer batches its reads and however small the
-buckets; and a head cut writes the same block as writing its samples at once."""
+slices out, bit for bit, however small the buckets; and a head cut writes the same block
+as writing its samples at once."""
 
 from __future__ import annotations
 
@@ -34,10 +34,9 @@ def _labels(ref: int, name_of: int) -> Labels:
     st.sampled_from([1, 2, 3, 50]),  # samples per series per slice (mean)
     st.sampled_from([1, 3, 64, 10_000]),  # bucket size in samples
     st.integers(1, 4),  # shards
-    st.lists(st.integers(1, 40), min_size=1, max_size=6),  # the writer's read sizes
 )
 def test_slices_give_back_every_sample_in_label_order(
-    n: int, seed: int, per: int, bucket_samples: int, n_shards: int, reads: list[int]
+    n: int, seed: int, per: int, bucket_samples: int, n_shards: int
 ) -> None:
     rng = np.random.default_rng(seed)
     refs_all = np.sort(rng.choice(1_000, n, replace=False)).astype(np.int64)
@@ -60,26 +59,23 @@ def test_slices_give_back_every_sample_in_label_order(
     rank_of = {int(ref): k for k, ref in enumerate(spool.refs_by_rank.tolist())}
     assert [labels[list(refs_all).index(x)] for x in spool.refs_by_rank.tolist()] == sorted(labels)
     got: list[tuple[int, int, int, int]] = []
-    slices_seen = []
+    first_ts = []
     for sl in spool.slices():
-        assert (np.diff(sl.keys) > 0).all()
-        assert sl.counts.min() > 0
-        pos, k = 0, 0
-        while pos < len(sl.keys):
-            end = min(len(sl.keys), pos + reads[k % len(reads)])
-            ts, vals = sl.read(pos, end)
-            assert len(ts) == int(sl.counts[pos:end].sum())
-            rr = np.repeat(sl.keys[pos:end], sl.counts[pos:end])
+        last_key = -1
+        for keys, counts, ts, vals in sl.chunks:
+            assert len(keys) and keys[0] > last_key and (np.diff(keys) > 0).all()
+            assert counts.min() > 0 and int(counts.sum()) == len(ts) == len(vals)
+            last_key = int(keys[-1])
+            rr = np.repeat(keys, counts)
             got.extend(zip(rr.tolist(), ts.tolist(), vals.view(np.uint64).tolist(), (ts // SPAN).tolist()))
-            pos, k = end, k + 1
-        slices_seen.append(int(ts[0]) // SPAN if len(ts) else None)
-    want = sorted(
+            first_ts.append(int(ts[0]) // SPAN)
+    want = [
         (rank_of[int(x)], int(y), int(z), int(y) // SPAN)
         for x, y, z in zip(cols.refs, cols.timestamps, cols.values.view(np.uint64))
-    )
+    ]
     # Slices in time order, each in (rank, t) order.
     assert got == sorted(want, key=lambda w: (w[3], w[0], w[1]))
-    assert slices_seen == sorted(slices_seen)
+    assert first_ts == sorted(first_ts)
     labels_out, back = spool.columns()
     assert np.array_equal(back.refs, cols.refs) and np.array_equal(back.timestamps, cols.timestamps)
     assert np.array_equal(back.values.view(np.uint64), cols.values.view(np.uint64))

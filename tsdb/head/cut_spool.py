@@ -9,9 +9,8 @@ for the columns sorted by reference, the same again reordered): the resident set
 A `CutSpool` is filled one shard at a time (`add`, as `plan_cut` decodes them). Each shard's
 samples are put in label order and split into *buckets* of consecutive label ranks, and
 each bucket's part is compressed at once (`encode_frame`). `slices` hands the block writer
-the spool as `BlockSlice`s whose reads decode only the buckets they cover, so at most one
-shard and one bucket are ever decoded at a time; the spool itself holds the samples as
-compressed frames.
+the spool as `StreamedSlice`s that decode a bucket at a time, so at most one shard and one
+bucket are ever decoded at once; the spool itself holds the samples as compressed frames.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from ..block.writer import BlockSlice, SliceReader
+from ..block.writer import Chunk, StreamedSlice
 from ..chunks.frame import decode_frame, encode_frame
 from ..columns import SampleColumns, ranges
 from ..model import MAX_TIME, MIN_TIME, Labels
@@ -30,8 +29,7 @@ from ..model import MAX_TIME, MIN_TIME, Labels
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 
-#: Samples a bucket should hold: a read of the block writer (about a million samples)
-#: then decodes one or two buckets.
+#: Samples a bucket should hold: the size of the block writer's reads of a slice.
 BUCKET_SAMPLES = 1 << 20
 
 #: zstd level of the spooled parts: they live for the seconds a block takes to write.
@@ -46,16 +44,6 @@ class _Part:
     ranks: I64
     counts: I64
     data: bytes
-
-
-@dataclass(frozen=True)
-class _Bucket:
-    """A bucket decoded: its series' ranks (ascending), sample offsets, samples."""
-
-    ranks: I64
-    offsets: I64
-    timestamps: I64
-    values: F64
 
 
 class CutSpool:
@@ -87,7 +75,6 @@ class CutSpool:
         self.num_samples = 0
         self.mint = MAX_TIME
         self.maxt = MIN_TIME
-        self._cached: tuple[tuple[int, int], _Bucket] | None = None
 
     @classmethod
     def for_series(
@@ -144,69 +131,26 @@ class CutSpool:
         """The label sets of series given by rank (the keys of `slices`)."""
         return [self.labels_by_rank[i] for i in ranks.tolist()]
 
-    def slices(self) -> Iterator[BlockSlice]:
-        """The spool as the block writer reads it: one `BlockSlice` per frame slice, in
-        time order, keyed by label rank."""
+    def slices(self) -> Iterator[StreamedSlice]:
+        """The spool as the block writer reads it: one slice per frame slice, in time
+        order, keyed by label rank, a bucket decoded at a time."""
         for k in sorted({k for k, _ in self._parts}):
-            buckets = sorted(j for kk, j in self._parts if kk == k)
-            keys_l: list[I64] = []
-            counts_l: list[I64] = []
-            for j in buckets:
-                parts = self._parts[(k, j)]
-                ranks = np.concatenate([p.ranks for p in parts])
+            yield StreamedSlice(self._chunks(k))
+
+    def _chunks(self, k: int) -> Iterator[Chunk]:
+        for j in sorted(j for kk, j in self._parts if kk == k):
+            parts = self._parts[(k, j)]
+            frames = [decode_frame(p.data, where="head cut spool") for p in parts]
+            ranks = np.concatenate([p.ranks for p in parts])
+            counts = np.concatenate([p.counts for p in parts])
+            ts = np.concatenate([f.timestamps for f in frames])
+            vals = np.concatenate([f.values for f in frames])
+            del frames
+            if len(parts) > 1:  # shards' parts hold interleaved ranks
                 order = np.argsort(ranks, kind="stable")
-                keys_l.append(ranks[order])
-                counts_l.append(np.concatenate([p.counts for p in parts])[order])
-            keys = np.concatenate(keys_l)
-            counts = np.concatenate(counts_l)
-            first_key = np.cumsum([0] + [len(x) for x in keys_l])
-            yield BlockSlice(keys, counts, self._reader(k, buckets, first_key))
-
-    def _reader(
-        self, k: int, buckets: list[int], first_key: I64
-    ) -> SliceReader:
-        def read(a: int, b: int) -> tuple[I64, F64]:
-            ts_l: list[I64] = []
-            vals_l: list[F64] = []
-            i = int(np.searchsorted(first_key, a, side="right")) - 1
-            while i < len(buckets) and first_key[i] < b:
-                dec = self._decoded(k, buckets[i])
-                lo = max(a, int(first_key[i])) - int(first_key[i])
-                hi = min(b, int(first_key[i + 1])) - int(first_key[i])
-                s, e = int(dec.offsets[lo]), int(dec.offsets[hi])
-                ts_l.append(dec.timestamps[s:e])
-                vals_l.append(dec.values[s:e])
-                i += 1
-            if len(ts_l) == 1:
-                return ts_l[0], vals_l[0]
-            return np.concatenate(ts_l), np.concatenate(vals_l)
-
-        return read
-
-    def _decoded(self, k: int, j: int) -> _Bucket:
-        if self._cached is not None and self._cached[0] == (k, j):
-            return self._cached[1]
-        self._cached = None  # let the previous bucket go before decoding the next
-        parts = self._parts[(k, j)]
-        frames = [decode_frame(p.data, where="head cut spool") for p in parts]
-        ranks = np.concatenate([p.ranks for p in parts])
-        counts = np.concatenate([p.counts for p in parts])
-        ts = np.concatenate([f.timestamps for f in frames])
-        vals = np.concatenate([f.values for f in frames])
-        del frames
-        if len(parts) > 1:
-            order = np.argsort(ranks, kind="stable")
-            idx = ranges((np.cumsum(counts) - counts)[order], counts[order])
-            ranks, counts, ts, vals = ranks[order], counts[order], ts[idx], vals[idx]
-        offsets = np.zeros(len(counts) + 1, dtype=np.int64)
-        np.cumsum(counts, out=offsets[1:])
-        bucket = _Bucket(ranks, offsets, ts, vals)
-        self._cached = ((k, j), bucket)
-        return bucket
-
-    def release(self) -> None:
-        """Drop the decoded bucket kept for the writer's next read."""
-        self._cached = None
+                idx = ranges((np.cumsum(counts) - counts)[order], counts[order])
+                ranks, counts, ts, vals = ranks[order], counts[order], ts[idx], vals[idx]
+            yield ranks, counts, ts, vals
 
     def columns(self) -> tuple[list[Labels], SampleColumns]:
         """Everything spooled, decoded: the label sets of the series present (by ascending
@@ -215,13 +159,10 @@ class CutSpool:
         ts_l: list[I64] = []
         vals_l: list[F64] = []
         for sl in self.slices():
-            if not len(sl.keys):
-                continue
-            ts, vals = sl.read(0, len(sl.keys))
-            refs_l.append(np.repeat(self.refs_by_rank[sl.keys], sl.counts))
-            ts_l.append(ts)
-            vals_l.append(vals)
-        self.release()
+            for ranks, counts, ts, vals in sl.chunks:
+                refs_l.append(np.repeat(self.refs_by_rank[ranks], counts))
+                ts_l.append(ts)
+                vals_l.append(vals)
         if not refs_l:
             return [], SampleColumns.empty()
         r, t, v = np.concatenate(refs_l), np.concatenate(ts_l), np.concatenate(vals_l)
