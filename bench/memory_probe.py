@@ -26,7 +26,7 @@ import tracemalloc
 
 import psutil
 
-from vigilops.tsdb.db import DB
+from vigilops.tsdb.db import DB, DBOptions
 
 from .synth import Fleet
 
@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(args.workdir, exist_ok=True)
     path = tempfile.mkdtemp(prefix="memory-", dir=args.workdir)
     try:
-        db = DB.open(path)
+        # Set up as `vigilops server` sets it up: freed heap handed back after seals.
+        db = DB.open(path, DBOptions(release_memory=_trim) if tuned else None)
         try:
             # The server compiles (or loads) its compiled loops at start: start-up cost,
             # not per-series memory, so it happens before the baseline.
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                 # A server's 15 s between scrapes leave the background sealer time to turn
                 # a detached log into a frame; back-to-back appends would outrun it and
                 # measure a backlog no server has. Wait for it, as the interval would.
-                while db.head.store.pending:
+                while db.head.store.pending or not db.head.wait_sealer_idle(1.0):
                     time.sleep(0.001)
                 # ... and `vigilops server` hands freed heap pages back once a minute.
                 # The highest point of the hour (the open log at its fullest just before a

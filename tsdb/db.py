@@ -8,6 +8,7 @@ apply retention. It is safe to call from a worker thread while appends and queri
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shutil
@@ -64,8 +65,9 @@ class DBOptions:
     block_write: BlockWriteOptions = field(default_factory=BlockWriteOptions)
     head: HeadOptions = field(default_factory=HeadOptions)
     #: Called between the steps of a head cut (each shard decoded, each WAL checkpoint
-    #: record) to hand the heap they freed back to the OS, so the cut's peak is that of a
-    #: step, not of freed memory piling up in the allocator (`vigilops server` passes
+    #: record) and after the head's seals and merges (unless `head.release_memory` is
+    #: set) to hand the heap they freed back to the OS, so a peak is that of a step, not
+    #: of freed memory piling up in the allocator (`vigilops server` passes
     #: glibc's malloc_trim: at 107,000 series a cut peaked 560 MiB above the head without
     #: it, 220 MiB with it).
     release_memory: Callable[[], object] | None = None
@@ -104,7 +106,10 @@ class DB:
         self.options = options
         self.metrics = metrics
         self.wal = wal
-        self.head = Head(wal, options.head)
+        head_options = options.head
+        if head_options.release_memory is None and options.release_memory is not None:
+            head_options = dataclasses.replace(head_options, release_memory=options.release_memory)
+        self.head = Head(wal, head_options)
         self.blocks: list[BlockReader] = []
         self._blocks_lock = threading.Lock()
         self._maintain_lock = threading.Lock()

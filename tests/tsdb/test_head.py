@@ -452,3 +452,26 @@ def test_a_failed_persist_leaves_the_samples_in_the_head(db: DB) -> None:
     assert all(len(ts) == 180 for ts, _ in read_all(db).values())
     labels, cols = db.head.cut(cut_t).columns()  # the next attempt takes them
     assert len(labels) == 5 and len(cols) == 5 * 120
+
+
+def test_the_sealer_releases_memory_after_its_rounds_and_a_cut_after_each_shard(db_path: str) -> None:
+    """`DBOptions.release_memory` reaches the head's sealer (called once a round of seals
+    is done, before the sealer reports idle) and the cut (once per shard spooled)."""
+    calls: list[str] = []
+    db = DB.open(db_path, DBOptions(release_memory=lambda: calls.append(threading.current_thread().name)))
+    try:
+        ls = series_labels(3_000)  # two shards
+        refs = db.appender().refs(ls)
+        for k in range(40):  # 16 samples a series make a seal
+            a = db.appender()
+            a.append(refs, T0 + k * 60_000, np.full(len(ls), float(k)))
+            a.commit()
+            assert db.head.wait_sealer_idle(60)
+        assert db.head.store.frame_count() > 0 and not db.head.store.pending
+        sealer_calls = calls.count("head-sealer")
+        assert sealer_calls >= 2
+        calls.clear()
+        db.head.cut(T0 + 20 * 60_000, release_memory=lambda: calls.append("cut"))
+        assert calls == ["cut", "cut"]
+    finally:
+        db.close()

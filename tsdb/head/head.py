@@ -43,6 +43,9 @@ class HeadOptions:
     #: Seal and merge frames on a background thread, so that a commit (a scrape) never
     #: waits for encoding; False seals inside the commit (simpler, for tools and tests).
     background_seal: bool = True
+    #: Called by the background sealer after each round of seals and merges, to hand the
+    #: heap their temporaries freed back to the OS (`DBOptions.release_memory`).
+    release_memory: Callable[[], object] | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,8 @@ class Head:
         self.closed = False
         self.totals = AppendResult()
         self._seal_wakeup = threading.Event()
+        self._sealer_idle = threading.Event()
+        self._sealer_idle.set()
         self._sealer: threading.Thread | None = None
         #: One cut at a time; while `_cutting`, seals and merges are not published.
         self._cut_lock = threading.Lock()
@@ -185,18 +190,31 @@ class Head:
         if self._sealer is None:
             self._sealer = threading.Thread(target=self._seal_loop, name="head-sealer", daemon=True)
             self._sealer.start()
+        self._sealer_idle.clear()
         self._seal_wakeup.set()
+
+    def wait_sealer_idle(self, timeout: float | None = None) -> bool:
+        """Wait until the background sealer has finished its round (seals, merges and the
+        memory release after them); False on timeout. For tools and benchmarks that model
+        the pause a server has between scrapes."""
+        return self._sealer_idle.wait(timeout)
 
     def _seal_loop(self) -> None:
         while True:
             self._seal_wakeup.wait()
             self._seal_wakeup.clear()
             if self.closed:
+                self._sealer_idle.set()
                 return
             try:
                 self.drain_seals()
+                if self.options.release_memory is not None:
+                    self.options.release_memory()
             except Exception:  # never lose the thread; the data stays in `pending`
                 log.exception("sealing head frames failed; will retry on the next seal")
+            finally:
+                if not self._seal_wakeup.is_set():
+                    self._sealer_idle.set()
 
     def drain_seals(self) -> None:
         """Encode pending logs into frames and merge full levels; only the publishing of
