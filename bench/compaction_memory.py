@@ -20,16 +20,9 @@ import subprocess
 import sys
 import tempfile
 
+from . import peak_rss
 from .dataset import ensure_dataset
 from .disk import vigilops_binary
-
-
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise KeyError(field)
 
 
 def _compact_here(path: str) -> None:
@@ -41,14 +34,12 @@ def _compact_here(path: str) -> None:
     db = DB.open(path, DBOptions(retention_ms=0, release_memory=trim))
     before_blocks = len(db.block_list())
     trim()
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")  # resets VmHWM to the current resident set
-    before = _status_kib("VmRSS")
+    before = peak_rss.reset()
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     with db._maintain_lock:
         db._compact_blocks()
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-    peak = _status_kib("VmHWM")
+    peak = peak_rss.highest()
     after_blocks = len(db.block_list())
     db.close()
     cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)

@@ -40,6 +40,8 @@ from vigilops.tsdb.db import DB, DBOptions
 from vigilops.tsdb.head.head import Head
 from vigilops.tsdb.model import Labels
 
+from . import peak_rss
+
 BLOCK_MS = 2 * 3_600_000
 STEP_MS = 15_000
 
@@ -106,14 +108,6 @@ def _cut_materialised(db: DB, cut_t: int) -> None:
     db._checkpoint_wal()  # as the database's cut does next
 
 
-def _status_kib(field: str) -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise KeyError(field)
-
-
 def _memory_run(series: int, hours: float, way: str) -> None:
     """In this (fresh) process: fill a database, cut it `way`, print one result line."""
     tune_malloc()  # as `vigilops server` does
@@ -123,9 +117,7 @@ def _memory_run(series: int, hours: float, way: str) -> None:
         db, _, t_next = _filled(work, series, hours, DBOptions(release_memory=trim))
         cut_t = (t_next - 1) // BLOCK_MS * BLOCK_MS
         trim()
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # resets VmHWM to the current resident set
-        before = _status_kib("VmRSS")
+        before = peak_rss.reset()
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         if way == "spooled":
             with db._maintain_lock:
@@ -133,7 +125,7 @@ def _memory_run(series: int, hours: float, way: str) -> None:
         else:
             _cut_materialised(db, cut_t)
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-        peak = _status_kib("VmHWM")
+        peak = peak_rss.highest()
         written = [d for d in os.listdir(work) if len(d) == 26]
         if len(written) != 1:
             raise RuntimeError(f"the cut wrote {len(written)} blocks, not one")
