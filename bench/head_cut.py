@@ -12,7 +12,7 @@ With `--memory`, the cut is measured as the database does it (the range written 
 block), each way in a fresh process: the resident set's rise above where it stood before
 the cut, at its highest (the kernel's high-water mark, reset just before the cut) and the
 CPU time, with the cut spooled in label order as the database does it and, for
-comparison, with the cut range materialised and reordered at once (as before the evening
+comparison, with the cut range materialised and reordered at once (as before the night
 of 2026-11-22).
 
     python -m bench.head_cut --memory --series 107000 --hours 3.5
