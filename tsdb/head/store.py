@@ -344,7 +344,7 @@ def plan_cut(
     if len(snap.logs[-1]):
         raise ValueError("detach the open log before planning a cut")
     pending: list[LogPart] = []
-    log_taken: list[tuple[I64, SampleColumns]] = []  # (each shard's first index, columns)
+    log_taken: list[tuple[I64, SampleColumns]] = []  # (each sample's shard, columns)
     for part in snap.logs[:-1]:
         cols = part.columns()
         old = cols.timestamps < cut_t
