@@ -22,8 +22,8 @@ import numpy as np
 import numpy.typing as npt
 
 from ..block.writer import Chunk, StreamedSlice
-from ..chunks.frame import decode_frame, encode_frame
-from ..columns import SampleColumns, ranges
+from ..chunks.frame import encode_frame, open_frame
+from ..columns import DeferredPart, SampleColumns, concat_time_ordered, ranges
 from ..model import MAX_TIME, MIN_TIME, Labels
 
 I64 = npt.NDArray[np.int64]
@@ -82,9 +82,8 @@ class CutSpool:
     ) -> CutSpool:
         """A spool for the series `refs` with label sets `labels` (any order)."""
         order = sorted(range(len(labels)), key=labels.__getitem__)
-        order_arr = np.asarray(order, dtype=np.int64)
         return cls(
-            refs[order_arr] if len(order) else refs[:0],
+            refs[np.asarray(order, dtype=np.int64)],
             [labels[i] for i in order],
             span_ms,
             samples_per_series,
@@ -139,18 +138,16 @@ class CutSpool:
 
     def _chunks(self, k: int) -> Iterator[Chunk]:
         for j in sorted(j for kk, j in self._parts if kk == k):
-            parts = self._parts[(k, j)]
-            frames = [decode_frame(p.data, where="head cut spool") for p in parts]
-            ranks = np.concatenate([p.ranks for p in parts])
-            counts = np.concatenate([p.counts for p in parts])
-            ts = np.concatenate([f.timestamps for f in frames])
-            vals = np.concatenate([f.values for f in frames])
-            del frames
-            if len(parts) > 1:  # shards' parts hold interleaved ranks
-                order = np.argsort(ranks, kind="stable")
-                idx = ranges((np.cumsum(counts) - counts)[order], counts[order])
-                ranks, counts, ts, vals = ranks[order], counts[order], ts[idx], vals[idx]
-            yield ranks, counts, ts, vals
+            # The shards' parts hold interleaved ranks: each is decoded straight into its
+            # series' places in rank order.
+            bucket = concat_time_ordered(
+                [
+                    DeferredPart(p.ranks, p.counts, open_frame(p.data, "head cut spool").write_into)
+                    for p in self._parts[(k, j)]
+                ]
+            )
+            ranks, starts = bucket.series_bounds()
+            yield ranks, np.diff(starts), bucket.timestamps, bucket.values
 
     def columns(self) -> tuple[list[Labels], SampleColumns]:
         """Everything spooled, decoded: the label sets of the series present (by ascending
