@@ -117,42 +117,58 @@ def _extrapolated_rate_loop(
                 drops[n_drops] = k
                 n_drops += 1
     drops = drops[:n_drops]
+    steps = lo.shape[1]
+    # Per row, the windows' raw numbers first (a sequential pass: counter resets are
+    # searched for), then the extrapolation in a pass without branches, which vectorizes:
+    # its six divisions per window are most of the work.
+    count = np.empty(steps, dtype=np.int64)
+    result = np.empty(steps, dtype=np.float64)
+    first_v = np.empty(steps, dtype=np.float64)
+    first_t = np.empty(steps, dtype=np.int64)
+    last_t = np.empty(steps, dtype=np.int64)
     for s in range(lo.shape[0]):
         # d: the first drop after the window's first sample; searched for at the series'
         # first window (and wherever the grid goes back), then advanced.
         d = 0
         previous = -1
-        for j in range(lo.shape[1]):
+        for j in range(steps):
             a = lo[s, j]
             b = hi[s, j]
+            n = b - a
+            count[j] = n
+            if n < 2:
+                result[j] = 0.0
+                first_v[j] = 0.0
+                first_t[j] = 0
+                last_t[j] = 1
+                continue
             if n_drops:
                 if a < previous or previous < 0:
                     d = np.searchsorted(drops, a + 1)
                 previous = a
                 while d < n_drops and drops[d] <= a:
                     d += 1
-            count = b - a
-            if count < 2:
-                present[s, j] = False
-                out[s, j] = 0.0
-                continue
-            present[s, j] = True
-            first_v = vs[a]
-            result = vs[b - 1] - first_v
+            v0 = vs[a]
+            r = vs[b - 1] - v0
             k = d
             while k < n_drops and drops[k] < b:
-                result += vs[drops[k] - 1]
+                r += vs[drops[k] - 1]
                 k += 1
-            first_t = ts[a]
-            last_t = ts[b - 1]
+            result[j] = r
+            first_v[j] = v0
+            first_t[j] = ts[a]
+            last_t[j] = ts[b - 1]
+        for j in range(steps):
+            r = result[j]
+            v0 = first_v[j]
             range_end = eval_ts[j]
-            to_start = float(first_t - (range_end - range_ms)) / 1000
-            to_end = float(range_end - last_t) / 1000
-            sampled = float(last_t - first_t) / 1000
-            average = sampled / float(count - 1)
+            to_start = float(first_t[j] - (range_end - range_ms)) / 1000
+            to_end = float(range_end - last_t[j]) / 1000
+            sampled = float(last_t[j] - first_t[j]) / 1000
+            average = sampled / float(count[j] - 1)
             if is_counter:
-                to_zero = sampled * (first_v / result)
-                if result > 0 and first_v >= 0 and to_zero < to_start:
+                to_zero = sampled * (v0 / r)
+                if r > 0 and v0 >= 0 and to_zero < to_start:
                     to_start = to_zero
             threshold = average * 1.1
             interval = sampled + (to_start if to_start < threshold else average / 2)
@@ -160,7 +176,9 @@ def _extrapolated_rate_loop(
             factor = interval / sampled
             if is_rate:
                 factor = factor / range_s
-            out[s, j] = result * factor
+            ok = count[j] >= 2
+            present[s, j] = ok
+            out[s, j] = r * factor if ok else 0.0
 
 
 _extrapolated_rate = compile_loop(

@@ -42,6 +42,11 @@ def compile_loop(
     return kernel
 
 
+#: Decorates a function that compiled loops call (not called from Python itself): compiled
+#: with its callers' argument types, cached with them.
+compile_helper = numba.njit(cache=True, nogil=True, error_model="numpy")
+
+
 def readonly(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
     """`a`, made read-only: example arguments of the read-only variants of a loop (numba
     compiles one per combination of read-only and writable arrays)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from ..compiled import compile_loop, readonly
+from ..compiled import compile_helper, compile_loop, readonly
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
@@ -27,6 +27,43 @@ F64 = npt.NDArray[np.float64]
 _DECIMAL_DELTA = 0
 _DECIMAL_DOD = 1
 _MIN_INT64, _MAX_INT64 = -(2**63), 2**63 - 1
+
+
+@compile_helper
+def _gather_planes(planes: U8, r: int, c: int, rest: U64) -> None:
+    """``rest[k]`` (1 <= k < c) = the element at ``r + k`` of a column stored as byte
+    planes: one pass per series for the usual widths (1 to 4 bytes), so that the loop
+    vectorizes; wider columns add their further planes one pass each."""
+    w = planes.shape[0]
+    if w == 0:
+        for k in range(1, c):
+            rest[k] = 0
+        return
+    p0 = planes[0]
+    if w == 1:
+        for k in range(1, c):
+            rest[k] = np.uint64(p0[r + k])
+        return
+    p1 = planes[1]
+    if w == 2:
+        for k in range(1, c):
+            rest[k] = np.uint64(p0[r + k]) | (np.uint64(p1[r + k]) << np.uint64(8))
+        return
+    p2 = planes[2]
+    if w == 3:
+        for k in range(1, c):
+            rest[k] = (np.uint64(p0[r + k]) | (np.uint64(p1[r + k]) << np.uint64(8))
+                       | (np.uint64(p2[r + k]) << np.uint64(16)))
+        return
+    p3 = planes[3]
+    for k in range(1, c):
+        rest[k] = (np.uint64(p0[r + k]) | (np.uint64(p1[r + k]) << np.uint64(8))
+                   | (np.uint64(p2[r + k]) << np.uint64(16)) | (np.uint64(p3[r + k]) << np.uint64(24)))
+    for b in range(4, w):
+        pb = planes[b]
+        shift = np.uint64(8 * b)
+        for k in range(1, c):
+            rest[k] |= np.uint64(pb[r + k]) << shift
 
 
 def _integrate_loop(
@@ -49,62 +86,72 @@ def _integrate_loop(
 ) -> None:
     one = np.uint64(1)
     zero = np.uint64(0)
+    filtering = mint != _MIN_INT64 or maxt != _MAX_INT64
     p = 0
     longest = 0
     for j in range(len(counts)):
         longest = max(longest, counts[j])
-    # A series' rest elements, gathered plane by plane (sequential, vectorizable reads).
-    t_rest = np.zeros(longest, dtype=np.uint64)
-    v_rest = np.zeros(longest, dtype=np.uint64)
+    # A series' stored elements, gathered from the byte planes, then integrated in place.
+    rest = np.zeros(longest, dtype=np.uint64)
     for j in range(len(counts)):
         r = rest_start[j] - 1  # the k-th sample (k >= 1) is at r + k in the planes
         c = counts[j]
-        t_rest[:c] = 0
-        v_rest[:c] = 0
-        for b in range(ts_planes.shape[0]):
-            shift = np.uint64(8 * b)
-            for k in range(1, c):
-                t_rest[k] |= np.uint64(ts_planes[b, r + k]) << shift
-        for b in range(val_planes.shape[0]):
-            shift = np.uint64(8 * b)
-            for k in range(1, c):
-                v_rest[k] |= np.uint64(val_planes[b, r + k]) << shift
-        mode = modes[j]
-        decimal = mode == _DECIMAL_DELTA or mode == _DECIMAL_DOD
-        scale = pow10[exps[j]]
-        divide = exps[j] != 0
-        t = first_ts[j]
-        t_step = zero
-        u = first_vals[j]
-        bits = u  # XOR: the float64 bits
-        m = (u >> one) ^ (zero - (u & one))  # decimal: the mantissa
-        m_step = zero
         if len(dest):
             p = dest[j]
+        # Timestamps: the running sum of the running sum of the delta-of-deltas.
+        _gather_planes(ts_planes, r, c, rest)
+        t = first_ts[j]
+        t_step = zero
+        out_ts[p] = t
+        for k in range(1, c):
+            u = rest[k]
+            t_step += (u >> one) ^ (zero - (u & one))
+            t += t_step
+            out_ts[p + k] = t
+        # Values: the running XOR of the words, or the mantissas' running sum(s) and then,
+        # in a loop of its own (which vectorizes), their conversion and division.
+        _gather_planes(val_planes, r, c, rest)
+        mode = modes[j]
+        u = first_vals[j]
+        if mode != _DECIMAL_DELTA and mode != _DECIMAL_DOD:
+            bits = u
+            out_bits[p] = bits
+            for k in range(1, c):
+                bits ^= rest[k]
+                out_bits[p + k] = bits
+        else:
+            m = (u >> one) ^ (zero - (u & one))
+            rest[0] = m
+            if mode == _DECIMAL_DOD:
+                m_step = zero
+                for k in range(1, c):
+                    u = rest[k]
+                    m_step += (u >> one) ^ (zero - (u & one))
+                    m += m_step
+                    rest[k] = m
+            else:
+                for k in range(1, c):
+                    u = rest[k]
+                    m += (u >> one) ^ (zero - (u & one))
+                    rest[k] = m
+            if exps[j] != 0:
+                scale = pow10[exps[j]]
+                for k in range(c):
+                    out_vs[p + k] = float(np.int64(rest[k])) / scale
+            else:
+                for k in range(c):
+                    out_vs[p + k] = float(np.int64(rest[k]))
         start = p
-        for k in range(counts[j]):
-            if k:
-                u = t_rest[k]
-                t_step += (u >> one) ^ (zero - (u & one))
-                t += t_step
-                u = v_rest[k]
-                if decimal:
-                    d = (u >> one) ^ (zero - (u & one))
-                    if mode == _DECIMAL_DOD:
-                        m_step += d
-                        m += m_step
-                    else:
-                        m += d
-                else:
-                    bits ^= u
-            if mint <= np.int64(t) <= maxt:
-                out_ts[p] = t
-                if decimal:
-                    v = float(np.int64(m))
-                    out_vs[p] = v / scale if divide else v
-                else:
-                    out_bits[p] = bits
-                p += 1
+        if filtering:
+            # Keep the samples in [mint, maxt], moving them down over the others.
+            for k in range(c):
+                t_k = np.int64(out_ts[start + k])
+                if mint <= t_k <= maxt:
+                    out_ts[p] = out_ts[start + k]
+                    out_bits[p] = out_bits[start + k]
+                    p += 1
+        else:
+            p += c
         kept[j] = p - start
 
 
