@@ -277,6 +277,16 @@ def _top_bottom(expr: AggregateExpr, vec: Vector, ks: Int64Array) -> Vector:
     numbers the earlier series wins and among NaNs the later one."""
     group_labels = group_keys(vec.labels, expr.grouping, expr.without)
     ids, n = number_groups(group_labels)
+    if vec.steps > 1 and len(vec) and int(ks.max()) <= _SMALL_K:
+        # A range query's usual small k: the k best of each group kept step by step in a
+        # compiled pass (the sorts below cost one strided argsort per key).
+        chosen = np.zeros_like(vec.present)
+        _top_bottom_small_k(
+            np.ascontiguousarray(vec.values, dtype=np.float64),
+            np.ascontiguousarray(vec.present), ids, n, np.ascontiguousarray(ks, dtype=np.int64),
+            expr.op is AggOp.BOTTOMK, chosen,
+        )
+        return Vector(list(vec.labels), np.where(chosen, vec.values, 0.0), chosen).compact()
     groups = _Groups(ids, n)
     nan = np.isnan(vec.values)
     rows = np.arange(len(vec))[:, None]
@@ -297,6 +307,70 @@ def _top_bottom(expr: AggregateExpr, vec: Vector, ks: Int64Array) -> Vector:
         chosen[out_rows],
     )
     return out.compact()
+
+
+#: Largest k (per step) that `_top_bottom_small_k` handles.
+_SMALL_K = 64
+
+
+def _top_bottom_small_k_loop(
+    values: Float64Array, present: BoolArray, ids: Int64Array, n_groups: int, ks: Int64Array,
+    bottom: bool, chosen: BoolArray,
+) -> None:
+    rows, steps = values.shape
+    kmax = 0
+    for j in range(steps):
+        kmax = max(kmax, ks[j])
+    best = np.empty((n_groups, max(kmax, 1)), dtype=np.int64)  # rows, best first
+    held = np.zeros(n_groups, dtype=np.int64)
+    for j in range(steps):
+        k = ks[j]
+        if k <= 0:
+            continue
+        held[:] = 0
+        for r in range(rows):
+            if not present[r, j]:
+                continue
+            g = ids[r]
+            v = values[r, j]
+            # Where r goes among the group's best: after every row it does not beat. A
+            # number beats NaN and, for topk, any smaller number (bottomk: larger); an
+            # earlier row keeps its place on a tie, except that among NaNs the later wins.
+            h = held[g]
+            pos = h
+            while pos > 0:
+                other = values[best[g, pos - 1], j]
+                if v != v:
+                    beats = other != other
+                elif other != other:
+                    beats = True
+                elif bottom:
+                    beats = v < other
+                else:
+                    beats = v > other
+                if not beats:
+                    break
+                pos -= 1
+            if pos >= k:
+                continue
+            last = h if h < k else k - 1
+            for q in range(last, pos, -1):
+                best[g, q] = best[g, q - 1]
+            best[g, pos] = r
+            if h < k:
+                held[g] = h + 1
+        for g in range(n_groups):
+            for q in range(held[g]):
+                chosen[best[g, q], j] = True
+
+
+#: Marks ``chosen[r, j]`` for the ``ks[j]`` best present rows of each group at each step
+#: (topk, or bottomk with `bottom`), in one pass over the rows per step.
+_top_bottom_small_k = compile_loop(
+    _top_bottom_small_k_loop,
+    lambda: (np.zeros((1, 2)), np.ones((1, 2), np.bool_), np.zeros(1, np.int64), 1,
+             np.ones(2, np.int64), False, np.zeros((1, 2), np.bool_)),
+)
 
 
 # ---- count_values --------------------------------------------------------------------------

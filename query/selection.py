@@ -30,7 +30,8 @@ from vigilops.query.ast import (
 from vigilops.query.limits import QueryLimits
 from vigilops.query.values import Float64Array, Int64Array, Vector, Windows, windows_from_flat
 from vigilops.tsdb.api import Querier, Queryable, SelectHints
-from vigilops.tsdb.model import Labels, Matcher, stale_mask
+from vigilops.query.window_kernels import instant_points
+from vigilops.tsdb.model import STALE_NAN_BITS, Labels, Matcher
 
 #: A selector's identity for loading: its matchers, order-independent.
 SelectorKey = tuple[Matcher, ...]
@@ -324,20 +325,11 @@ def instant_vector(
     upper, lower = eval_ts, eval_ts - lookback_ms
     if bounds is not None:
         upper, lower = np.minimum(upper, bounds[1]), np.maximum(lower, bounds[0])
-    base = min(int(ss.ts.min()), int(lower.min()))
-    span = max(int(ss.ts.max()), int(upper.max())) - base + 1
-    owner = np.repeat(np.arange(n, dtype=np.int64), ss.ends - ss.starts)
-    keys = owner * span + (ss.ts - base)
-    row = (np.arange(n, dtype=np.int64) * span)[:, None]
-    # Index of the last sample <= the upper end in each series (before starts[i] when none).
-    idx = np.searchsorted(keys, row + (upper - base)[None, :], side="right") - 1
-    found = idx >= ss.starts[:, None]
-    idx = np.where(found, idx, 0)
-    sample_ts = ss.ts[idx]
-    values = ss.vs[idx]
-    present = found & (sample_ts >= lower[None, :]) & ~stale_mask(values)
-    values = np.where(present, values, 0.0)
-    sample_ts = np.where(present, sample_ts, 0)
+    upper = np.ascontiguousarray(np.broadcast_to(upper, (steps,)), dtype=np.int64)
+    lower = np.ascontiguousarray(np.broadcast_to(lower, (steps,)), dtype=np.int64)
+    values, present, sample_ts = instant_points(
+        ss.ts, ss.vs, ss.starts, ss.ends, upper, lower, STALE_NAN_BITS
+    )
     return Vector(list(ss.labels), values, present, sample_ts).compact()
 
 

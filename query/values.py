@@ -232,7 +232,12 @@ def drop_metric_name(labels: Sequence[Labels]) -> list[Labels]:
     """The label sets without ``__name__`` (what functions and arithmetic return)."""
     out: list[Labels] = []
     for ls in labels:
-        out.append(ls.without(METRIC_NAME) if ls.get(METRIC_NAME) else ls)
+        if ls and ls[0] == METRIC_NAME:
+            # Where it usually is (only names beginning with an upper-case letter sort
+            # before it): the rest of the tuple, its strings already interned.
+            out.append(tuple.__new__(Labels, ls[2:]))
+        else:
+            out.append(ls.without(METRIC_NAME) if ls.get(METRIC_NAME) else ls)
     return out
 
 

@@ -1,4 +1,5 @@
-"""Compiled loops for the two range-vector hot paths: window bounds and the rate family.
+"""Compiled loops for the selection hot paths: window bounds, the rate family, and the
+points an instant vector selector picks.
 
 Whole-array numpy work costs one pass over memory per operation; finding every window's
 samples and extrapolating a rate took some thirty such passes over the (series x steps)
@@ -84,6 +85,71 @@ def window_bounds(
 
     ordered_map(rows, row_ranges(n, n * steps))
     return lo, hi
+
+
+def _instant_points_loop(
+    ts: Int64Array,
+    bits: npt.NDArray[np.uint64],
+    starts: Int64Array,
+    ends: Int64Array,
+    upper: Int64Array,
+    lower: Int64Array,
+    stale_bits: np.uint64,
+    values: npt.NDArray[np.uint64],
+    present: BoolArray,
+    sample_ts: Int64Array,
+) -> None:
+    for s in range(len(starts)):
+        first = starts[s]
+        end = ends[s]
+        b = first
+        previous = upper[0] if len(upper) else 0
+        for j in range(len(upper)):
+            right = upper[j]
+            if right < previous:  # a grid that goes back in time: search from the start
+                b = first
+            previous = right
+            while b < end and ts[b] <= right:
+                b += 1
+            k = b - 1
+            if k >= first and ts[k] >= lower[j] and bits[k] != stale_bits:
+                present[s, j] = True
+                values[s, j] = bits[k]
+                sample_ts[s, j] = ts[k]
+            else:
+                present[s, j] = False
+                values[s, j] = 0
+                sample_ts[s, j] = 0
+
+
+_instant_points = compile_loop(
+    _instant_points_loop,
+    lambda: (np.zeros(1, np.int64), np.zeros(1, np.uint64), np.zeros(1, np.int64),
+             np.ones(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64), np.uint64(1),
+             np.zeros((1, 1), np.uint64), np.zeros((1, 1), np.bool_), np.zeros((1, 1), np.int64)),
+)
+
+
+def instant_points(
+    ts: Int64Array, vs: Float64Array, starts: Int64Array, ends: Int64Array,
+    upper: Int64Array, lower: Int64Array, stale_bits: int,
+) -> tuple[Float64Array, BoolArray, Int64Array]:
+    """For series ``i`` (sorted timestamps ``ts[starts[i]:ends[i]]``) and step ``j``, its
+    last sample at or before ``upper[j]``, if that is at or after ``lower[j]`` and its
+    value's bits are not `stale_bits`: ``(values, present, sample_ts)``, each ``(N, S)``,
+    0 where absent. Two pointers, as `window_bounds`."""
+    n, steps = len(starts), len(upper)
+    values = np.empty((n, steps), dtype=np.float64)
+    present = np.empty((n, steps), dtype=np.bool_)
+    sample_ts = np.empty((n, steps), dtype=np.int64)
+    _instant_points(
+        np.ascontiguousarray(ts, dtype=np.int64),
+        np.ascontiguousarray(vs, dtype=np.float64).view(np.uint64),
+        np.ascontiguousarray(starts, dtype=np.int64), np.ascontiguousarray(ends, dtype=np.int64),
+        np.ascontiguousarray(upper, dtype=np.int64), np.ascontiguousarray(lower, dtype=np.int64),
+        np.uint64(stale_bits), values.view(np.uint64), present, sample_ts,
+    )
+    return values, present, sample_ts
 
 
 def _extrapolated_rate_loop(
