@@ -3,9 +3,11 @@
 The dataset is loaded once into each system (VigilOps: ``vigilops tsdb import openmetrics
 --compact``; Prometheus: promtool blocks, then its own compaction; VictoriaMetrics: the
 import API and a forced merge) and the data directories are kept under
-``bench/out/query-data/<dataset>/`` for the next run. Then each system is served in turn on a
-loopback port, with no scrape targets, and every query of `QUERIES` is sent over HTTP
-sequentially: one warm-up request, then `repeats` timed ones. VictoriaMetrics runs with its
+``bench/out/query-data/<dataset>/`` for the next run. Then the systems are served at once on
+loopback ports, with no scrape targets, and every query of `QUERIES` is sent over HTTP
+sequentially: one warm-up request to each, then `repeats` rounds of one timed request to each
+system, in an order that rotates (this host's speed drifts by tens of percent over minutes:
+measured one system after the other, the ratios moved with it). VictoriaMetrics runs with its
 response cache off (``-search.disableCache``), so all three compute every answer.
 
 Latency is the client's wall time of the HTTP request (connection kept open), the way Grafana
@@ -22,7 +24,7 @@ import statistics
 import time
 import urllib.parse
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -146,46 +148,67 @@ def _request(conn: http.client.HTTPConnection, path: str, params: dict[str, str]
     return elapsed, json.loads(raw)
 
 
-def time_query(base: str, q: Query, ds: Dataset, repeats: int) -> Timing:
-    host, port = urllib.parse.urlsplit(base).netloc.split(":")
-    conn = http.client.HTTPConnection(host, int(port), timeout=600)
+def _query_request(q: Query, ds: Dataset) -> tuple[str, dict[str, str]]:
     if q.kind == "range":
-        path = "/api/v1/query_range"
         params = {"query": q.expr, "start": str(ds.start_s), "end": str(ds.end_s), "step": str(RANGE_STEP_S)}
-    else:
-        path = "/api/v1/query"
-        params = {"query": q.expr, "time": str(ds.end_s)}
-    try:
-        _, answer = _request(conn, path, params)  # warm-up (and the shape of the answer)
-        if answer.get("status") != "success":
-            return Timing(q.name, q.expr, q.kind, 0.0, 0.0, 0, 0, error=str(answer.get("error")))
-        result = answer["data"]["result"]
-        points = sum(len(s.get("values", [0])) for s in result) if isinstance(result, list) else 1
-        samples = [_request(conn, path, params)[0] * 1000 for _ in range(repeats)]
-    finally:
-        conn.close()
-    samples.sort()
+        return "/api/v1/query_range", params
+    return "/api/v1/query", {"query": q.expr, "time": str(ds.end_s)}
+
+
+def _connect(base: str) -> http.client.HTTPConnection:
+    host, port = urllib.parse.urlsplit(base).netloc.split(":")
+    return http.client.HTTPConnection(host, int(port), timeout=600)
+
+
+def _timing(q: Query, samples: list[float], answer: D) -> Timing:
+    if answer.get("status") != "success":
+        return Timing(q.name, q.expr, q.kind, 0.0, 0.0, 0, 0, error=str(answer.get("error")))
+    result = answer["data"]["result"]
+    points = sum(len(s.get("values", [0])) for s in result) if isinstance(result, list) else 1
+    samples = sorted(samples)
     p95 = samples[min(len(samples) - 1, int(round(0.95 * (len(samples) - 1))))]
     return Timing(q.name, q.expr, q.kind, statistics.median(samples), p95, len(result), points)
 
 
+def time_query_interleaved(bases: list[str], q: Query, ds: Dataset, repeats: int) -> list[Timing]:
+    """`q` sent to every system: one warm-up request each, then `repeats` rounds of one
+    timed request per system, the order rotating from round to round, so that the host's
+    slower and faster moments fall on all systems alike."""
+    path, params = _query_request(q, ds)
+    conns = [_connect(base) for base in bases]
+    try:
+        answers = [_request(conn, path, params)[1] for conn in conns]
+        ok = [a.get("status") == "success" for a in answers]
+        samples: list[list[float]] = [[] for _ in bases]
+        for r in range(repeats):
+            for k in range(len(bases)):
+                i = (r + k) % len(bases)
+                if ok[i]:
+                    samples[i].append(_request(conns[i], path, params)[0] * 1000)
+    finally:
+        for conn in conns:
+            conn.close()
+    return [_timing(q, s or [0.0], a) for s, a in zip(samples, answers)]
+
+
 def run_query_bench(ds: Dataset, out_dir: str, systems: list[str], repeats: int, step: Any) -> D:
+    """Every system is served at once (idle but for the queries) and each query is timed
+    on all of them interleaved (`time_query_interleaved`)."""
     root = data_root(ds, out_dir)
-    results: list[SystemResult] = []
-    for system in systems:
-        data_dir = ensure_loaded(ds, system, root, step)
-        step(f"query: {NAMES[system]} ({len(QUERIES)} queries x {repeats})")
-        res = SystemResult(NAMES[system])
-        with serving(system, data_dir, root) as base:
-            for q in QUERIES:
-                t = time_query(base, q, ds, repeats)
+    data_dirs = [ensure_loaded(ds, system, root, step) for system in systems]
+    results = [SystemResult(NAMES[system]) for system in systems]
+    step(f"query: {', '.join(NAMES[s] for s in systems)} ({len(QUERIES)} queries x {repeats}, interleaved)")
+    with ExitStack() as stack:
+        bases = [stack.enter_context(serving(s, d, root)) for s, d in zip(systems, data_dirs)]
+        for q in QUERIES:
+            for res, t in zip(results, time_query_interleaved(bases, q, ds, repeats)):
                 res.timings.append(t)
                 shown = f"error: {t.error}" if t.error else f"median {t.median_ms:8.1f} ms  p95 {t.p95_ms:8.1f} ms"
-                print(f"   {q.kind:7} {q.name:20} {shown}  ({t.series} series)", flush=True)
-        results.append(res)
+                print(f"   {res.system:16} {q.kind:7} {q.name:20} {shown}  ({t.series} series)", flush=True)
     return {
         "dataset": ds.path,
         "repeats": repeats,
         "range_step_s": RANGE_STEP_S,
+        "interleaved": True,
         "systems": [asdict(r) for r in results],
     }

@@ -529,7 +529,9 @@ def query_detail(res: D) -> str:
             row.append(fmt_ratio(ours, min(peers)) if peers and ours is not None else "–")
         rows.append(row)
     lines = [table(headers, rows), "",
-             f"- {q['repeats']} timed requests per query after one warm-up, sequential, over HTTP (POST form); "
+             f"- {q['repeats']} timed requests per query after one warm-up, sequential, over HTTP (POST form)"
+             + ("; the systems served at once and each round sends one request to each, in rotating order; "
+                if q.get("interleaved") else "; one system after the other; ") +
              f"range queries span the whole dataset at a {q['range_step_s']} s step, instant queries are at its "
              "last sample; VictoriaMetrics with `-search.disableCache`.",
              f"- dataset: `{os.path.basename(q['dataset'])}`; `{q.get('command', 'python -m bench query')}`"]
