@@ -325,8 +325,6 @@ def instant_vector(
     upper, lower = eval_ts, eval_ts - lookback_ms
     if bounds is not None:
         upper, lower = np.minimum(upper, bounds[1]), np.maximum(lower, bounds[0])
-    upper = np.ascontiguousarray(np.broadcast_to(upper, (steps,)), dtype=np.int64)
-    lower = np.ascontiguousarray(np.broadcast_to(lower, (steps,)), dtype=np.int64)
     values, present, sample_ts = instant_points(
         ss.ts, ss.vs, ss.starts, ss.ends, upper, lower, STALE_NAN_BITS
     )

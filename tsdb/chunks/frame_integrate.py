@@ -4,8 +4,9 @@ The encoder (`vigilops.tsdb.chunks.frame`) stores, for every sample after a seri
 byte-shuffled zigzag integers: timestamp delta-of-deltas, and per the series' value mode
 mantissa deltas, mantissa delta-of-deltas or XORed float bits. Undoing that is a running
 sum (or XOR) per series; as whole-array numpy it took a dozen passes over memory per
-column. Here each selected series is walked once, reading the byte planes in place and
-writing out only the samples of the time range asked for.
+column. Here each selected series' column is gathered from its byte planes in one pass,
+integrated by a running sum, and (decimal values) converted and divided in a loop that
+vectorizes; only the samples of the time range asked for are kept.
 
 Integer arithmetic is on uint64 and wraps modulo 2**64, exactly as the encoder's does.
 """
