@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -15,11 +17,21 @@ from peerprocs import free_port, wait_http
 VIGILOPS = [sys.executable, "-m", "vigilops.cli"]
 
 
-def start_server(data: object, port: int, **popen: Any) -> subprocess.Popen[bytes]:
+@contextmanager
+def running_server(data: object, port: int, **popen: Any) -> Iterator[subprocess.Popen[bytes]]:
     """`vigilops server` on `data` and 127.0.0.1:`port`, its output discarded unless
-    `popen` says otherwise."""
+    `popen` says otherwise; killed on the way out if the test did not stop it (its stderr
+    pipe, if any, closed)."""
     args = [*VIGILOPS, "server", "--storage.tsdb.path", str(data), "--web.listen-address", f"127.0.0.1:{port}"]
-    return subprocess.Popen(args, **{"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, **popen})
+    proc = subprocess.Popen(args, **{"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, **popen})
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
 
 
 def test_version() -> None:
@@ -30,8 +42,7 @@ def test_version() -> None:
 def test_server_serves_health_and_metrics_and_stops_cleanly(tmp_path) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
     data = tmp_path / "data"
-    proc = start_server(data, port, stderr=subprocess.PIPE)
-    try:
+    with running_server(data, port, stderr=subprocess.PIPE) as proc:
         assert b"Healthy" in wait_http(f"http://127.0.0.1:{port}/-/healthy", proc)
         assert b"Ready" in wait_http(f"http://127.0.0.1:{port}/-/ready", proc)
         metrics = wait_http(f"http://127.0.0.1:{port}/metrics", proc).decode()
@@ -40,19 +51,12 @@ def test_server_serves_health_and_metrics_and_stops_cleanly(tmp_path) -> None:  
         assert os.path.isdir(data / "wal")
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        assert proc.stderr is not None
-        proc.stderr.close()
 
 
 def test_server_refuses_a_second_instance_on_the_same_data(tmp_path) -> None:  # type: ignore[no-untyped-def]
     port = free_port()
     data = str(tmp_path / "data")
-    first = start_server(data, port)
-    try:
+    with running_server(data, port) as first:
         wait_http(f"http://127.0.0.1:{port}/-/healthy", first)
         second = subprocess.run(
             [*VIGILOPS, "server", "--storage.tsdb.path", data,
@@ -61,9 +65,6 @@ def test_server_refuses_a_second_instance_on_the_same_data(tmp_path) -> None:  #
         )
         assert second.returncode != 0
         assert "in use by another process" in second.stderr
-    finally:
-        first.terminate()
-        first.wait(timeout=30)
 
 
 @pytest.mark.parametrize(
@@ -89,8 +90,7 @@ def test_server_without_config_scrapes_itself(tmp_path) -> None:  # type: ignore
     import json
 
     port = free_port()
-    proc = start_server(tmp_path / "data", port)
-    try:
+    with running_server(tmp_path / "data", port) as proc:
         wait_http(f"http://127.0.0.1:{port}/-/healthy", proc)
         deadline = time.monotonic() + 60
         while True:
@@ -108,9 +108,6 @@ def test_server_without_config_scrapes_itself(tmp_path) -> None:  # type: ignore
         ))
         assert meta["data"][0]["type"] == "gauge"
         assert meta["data"][0]["target"]["job"] == "vigilops"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_stopping_during_the_first_compile_kills_the_compiling_child(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -118,15 +115,10 @@ def test_stopping_during_the_first_compile_kills_the_compiling_child(tmp_path) -
     SIGTERM meanwhile ends it rather than waiting for all of them to compile."""
     cache = tmp_path / "numba"
     port = free_port()
-    proc = start_server(tmp_path / "data", port, env={**os.environ, "NUMBA_CACHE_DIR": str(cache)})
-    try:
+    with running_server(tmp_path / "data", port, env={**os.environ, "NUMBA_CACHE_DIR": str(cache)}) as proc:
         wait_http(f"http://127.0.0.1:{port}/-/healthy", proc)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=120) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     import vigilops.query.aggregation
     import vigilops.query.api.points_json
     import vigilops.query.window_kernels
