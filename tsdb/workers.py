@@ -1,18 +1,19 @@
 """A few threads shared by the loops that release the GIL (frame decoding, JSON layout),
 so that one large read or answer uses every core.
 
-`ordered_map` runs a function over items on the pool and returns the results in order;
-with one core, or fewer than two items, it runs them in the calling thread. A function run
-here must not itself call `ordered_map` (the pool is small: nested waits could take every
-thread).
+`ordered_map` runs a function over items on the pool and the calling thread and returns
+the results in order; with one core, or fewer than two items, all in the calling thread. A
+function run here must not itself call `ordered_map` (the pool is small: nested waits could
+take every thread).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -44,7 +45,31 @@ def _shared_pool() -> ThreadPoolExecutor:
 
 def ordered_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     """``[fn(x) for x in items]``, on the shared threads when that can help. The first
-    exception raised by `fn` (in item order) propagates."""
-    if len(items) < 2 or workers() < 2:
+    exception raised by `fn` (in item order) propagates, once every call begun has ended.
+
+    The calling thread works too: it and the pool's threads take the next item in turn
+    until none is left, so a thread that is free early takes more, and a call with two
+    items waits for one hand-over, not two."""
+    n = len(items)
+    if n < 2 or workers() < 2:
         return [fn(x) for x in items]
-    return list(_shared_pool().map(fn, items))
+    results: list[R | None] = [None] * n
+    failures: dict[int, BaseException] = {}
+    taken = itertools.count()  # next() on it is atomic under the GIL
+
+    def work() -> None:
+        for k in taken:
+            if k >= n or failures:
+                return
+            try:
+                results[k] = fn(items[k])
+            except BaseException as exc:  # noqa: BLE001 (re-raised by the caller)
+                failures[k] = exc
+                return
+
+    helpers = [_shared_pool().submit(work) for _ in range(min(workers(), n) - 1)]
+    work()
+    wait(helpers)
+    if failures:
+        raise failures[min(failures)]
+    return results  # type: ignore[return-value]  # every slot filled

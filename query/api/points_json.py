@@ -196,87 +196,48 @@ def _shortest(bits: np.uint64) -> tuple[np.uint64, int]:
 
 
 # ---- text ------------------------------------------------------------------------------------
+# All the writing is in one loop body (`_write_loop`). A compiled helper that takes arrays
+# counts references to them at every call, atomic increments and decrements that cost more
+# than formatting a value, and inlining does not remove them: the helpers here take and
+# return numbers only.
 _ZERO, _DOT, _MINUS, _PLUS, _E = 48, 46, 45, 43, 101
+_OPEN, _CLOSE, _COMMA, _QUOTE = 91, 93, 44, 34
+_CLOSE_OBJECT = 125
+_METRIC_KEY = np.frombuffer(b'{"metric":', dtype=np.uint8)
+_VALUES_KEY = np.frombuffer(b',"values":', dtype=np.uint8)
+
+#: ``n`` < 100 as two ASCII digits in a word, the tens in the low byte.
+_PAIR_WORDS = np.array([(48 + n // 10) | (48 + n % 10) << 8 for n in range(100)], np.uint64)
+_E2, _E4, _E8, _E16 = np.uint64(100), np.uint64(10**4), np.uint64(10**8), np.uint64(10**16)
+_B16, _B32, _B48 = np.uint64(16), np.uint64(32), np.uint64(48)
+#: `_decimal_words` text: 24 bytes, "0000" and then the 20 digits of a uint64.
+_TEXT_BYTES = 24
+_DIGITS_AT = 4
 
 
 @_jit
-def _put_bytes(out: U8, p: int, text: bytes) -> int:
-    for b in range(len(text)):
-        out[p + b] = text[b]
-    return p + len(text)
+def _eight_digits(v: np.uint64) -> np.uint64:
+    """The eight digits of ``v < 10^8``, zero-padded, as ASCII in a word (the first digit
+    in the low byte)."""
+    high = v // _E4
+    low = v - high * _E4
+    h = high // _E2
+    lo = low // _E2
+    word: np.uint64 = (_PAIR_WORDS[int(h)] | (_PAIR_WORDS[int(high - h * _E2)] << _B16)
+                       | (_PAIR_WORDS[int(lo)] << _B32) | (_PAIR_WORDS[int(low - lo * _E2)] << _B48))
+    return word
 
 
 @_jit
-def _put_value(x: float, bits: np.uint64, out: U8, p: int, scratch: U8) -> int:
-    """Writes `x` as `jsonutil.MarshalValue` does at ``out[p:]``; returns the end.
-    At most 25 bytes ("-0.0000012345678901234567")."""
-    if x != x:
-        out[p], out[p + 1], out[p + 2] = 78, 97, 78  # NaN
-        return p + 3
-    if x == np.inf or x == -np.inf:
-        out[p] = _PLUS if x > 0 else _MINUS
-        out[p + 1], out[p + 2], out[p + 3] = 73, 110, 102  # Inf
-        return p + 4
-    if bits >> np.uint64(63):
-        out[p] = _MINUS
-        p += 1
-        x = -x
-        bits &= ~(_ONE << np.uint64(63))
-    if x == 0:
-        out[p] = _ZERO
-        return p + 1
-    digits, exp10 = _shortest(bits)
-    while digits % _TEN == 0:
-        digits //= _TEN
-        exp10 += 1
-    nd = 0
-    while digits:
-        scratch[nd] = _ZERO + int(digits % _TEN)
-        digits //= _TEN
-        nd += 1
-    # scratch holds the digits last first; the value is 0.d1d2… × 10^point.
-    point = nd + exp10
-    if x < 1e-6 or x >= 1e21:  # Go's 'e': d[.ddd]e±XX
-        out[p] = scratch[nd - 1]
-        p += 1
-        if nd > 1:
-            out[p] = _DOT
-            p += 1
-            for k in range(nd - 2, -1, -1):
-                out[p] = scratch[k]
-                p += 1
-        exp = point - 1
-        out[p] = _E
-        out[p + 1] = _MINUS if exp < 0 else _PLUS
-        p += 2
-        exp = abs(exp)
-        if exp >= 100:
-            out[p] = _ZERO + exp // 100
-            p += 1
-        out[p] = _ZERO + exp // 10 % 10
-        out[p + 1] = _ZERO + exp % 10
-        return p + 2
-    if point <= 0:  # 0.000ddd
-        out[p] = _ZERO
-        out[p + 1] = _DOT
-        p += 2
-        for _ in range(-point):
-            out[p] = _ZERO
-            p += 1
-        for k in range(nd - 1, -1, -1):
-            out[p] = scratch[k]
-            p += 1
-        return p
-    for k in range(nd - 1, -1, -1):  # ddd[.ddd] or ddd000
-        if nd - 1 - k == point:
-            out[p] = _DOT
-            p += 1
-        out[p] = scratch[k]
-        p += 1
-    for _ in range(point - nd):
-        out[p] = _ZERO
-        p += 1
-    return p
+def _decimal_words(x: np.uint64) -> tuple[np.uint64, np.uint64, np.uint64]:
+    """The 20 digits of `x`, zero-padded, as ASCII in three words: stored one after the
+    other (little-endian), the 24 bytes of a `_TEXT_BYTES` text. The number is cut into
+    pieces of eight digits by independent divisions, where producing one digit at a time
+    waits for each division before the next."""
+    top = x // _E16
+    rest = x - top * _E16
+    mid = rest // _E8
+    return _eight_digits(top), _eight_digits(mid), _eight_digits(rest - mid * _E8)
 
 
 def _writable_copy(a: npt.NDArray[Any], dtype: type) -> npt.NDArray[Any]:
@@ -292,18 +253,179 @@ MAX_VALUE_TEXT = 25
 _MAX_TS_TEXT = 21
 
 
-def _value_texts_loop(values: F64, bits: U64, out: U8, ends: I64) -> None:
-    scratch = np.empty(24, dtype=np.uint8)
+def _write_loop(
+    metric_offsets: I64,
+    metric_data: U8,
+    ts: I64,
+    values: F64,
+    bits: U64,
+    point_offsets: I64,
+    values_only: bool,
+    out: U8,
+    ends: I64,
+    used: I64,
+) -> None:
+    """Series ``s`` (its points from ``point_offsets[s]`` to ``point_offsets[s + 1]``) as
+    ``{"metric":…,"values":[[<t>,"<v>"],…]}``, comma-separated, without the enclosing
+    brackets; or, `values_only`, the value texts one after the other, each one's end in
+    `ends`. ``used[0]``: the bytes written."""
+    words = np.empty(3, dtype=np.uint64)
+    text = words.view(np.uint8)  # the digits of a value (`_decimal_words`)
+    high_words = np.empty(3, dtype=np.uint64)
+    high_text = high_words.view(np.uint8)  # the digits of last_high
+    last_high = ~np.uint64(0)  # no timestamp's
+    high_start = _TEXT_BYTES
+    ten_3 = np.uint64(1000)
     p = 0
-    for i in range(len(values)):
-        p = _put_value(values[i], bits[i], out, p, scratch)
-        ends[i] = p
+    for s in range(len(point_offsets) - 1):
+        if not values_only:
+            if s:
+                out[p] = _COMMA
+                p += 1
+            for b in range(len(_METRIC_KEY)):
+                out[p + b] = _METRIC_KEY[b]
+            p += len(_METRIC_KEY)
+            for b in range(metric_offsets[s], metric_offsets[s + 1]):
+                out[p] = metric_data[b]
+                p += 1
+            for b in range(len(_VALUES_KEY)):
+                out[p + b] = _VALUES_KEY[b]
+            p += len(_VALUES_KEY)
+            out[p] = _OPEN
+            p += 1
+        for i in range(point_offsets[s], point_offsets[s + 1]):
+            if not values_only:
+                if i > point_offsets[s]:
+                    out[p] = _COMMA
+                    p += 1
+                out[p] = _OPEN
+                p += 1
+                # The timestamp (`MarshalTimestamp`): seconds, then ".fff" when there are
+                # milliseconds. A series' points lie close together: the digits above the
+                # last four mostly stay those of the point before.
+                ms = ts[i]
+                if ms < 0:
+                    out[p] = _MINUS
+                    p += 1
+                    ms = -ms
+                whole = np.uint64(ms) // ten_3
+                frac = int(np.uint64(ms) - whole * ten_3)
+                high = whole // _E4
+                if high != last_high:
+                    last_high = high
+                    high_words[0], high_words[1], high_words[2] = _decimal_words(high)
+                    high_start = _DIGITS_AT
+                    while high_start < _TEXT_BYTES and high_text[high_start] == _ZERO:
+                        high_start += 1
+                for b in range(high_start, _TEXT_BYTES):
+                    out[p] = high_text[b]
+                    p += 1
+                low = int(whole - high * _E4)
+                four = _PAIR_WORDS[low // 100] | (_PAIR_WORDS[low % 100] << _B16)
+                shown = 4 if high else 1 + (low >= 10) + (low >= 100) + (low >= 1000)
+                for k in range(4 - shown, 4):
+                    out[p] = (four >> np.uint64(8 * k)) & np.uint64(0xFF)
+                    p += 1
+                if frac:
+                    out[p] = _DOT
+                    out[p + 1] = _ZERO + frac // 100
+                    pair = _PAIR_WORDS[frac % 100]
+                    out[p + 2] = pair & np.uint64(0xFF)
+                    out[p + 3] = pair >> np.uint64(8)
+                    p += 4
+                out[p] = _COMMA
+                out[p + 1] = _QUOTE
+                p += 2
+            # The value (`jsonutil.MarshalValue`), at most MAX_VALUE_TEXT bytes.
+            x = values[i]
+            xb = bits[i]
+            if x != x:
+                out[p], out[p + 1], out[p + 2] = 78, 97, 78  # NaN
+                p += 3
+            elif x == np.inf or x == -np.inf:
+                out[p] = _PLUS if x > 0 else _MINUS
+                out[p + 1], out[p + 2], out[p + 3] = 73, 110, 102  # Inf
+                p += 4
+            else:
+                if xb >> np.uint64(63):
+                    out[p] = _MINUS
+                    p += 1
+                    x = -x
+                    xb &= ~(_ONE << np.uint64(63))
+                if x == 0:
+                    out[p] = _ZERO
+                    p += 1
+                else:
+                    digits, exp10 = _shortest(xb)
+                    words[0], words[1], words[2] = _decimal_words(digits)
+                    first = _DIGITS_AT
+                    while text[first] == _ZERO:  # digits > 0: stops at a significant one
+                        first += 1
+                    last = _TEXT_BYTES
+                    while text[last - 1] == _ZERO:
+                        last -= 1
+                    nd = last - first
+                    # text[first:last] holds the digits; the value is 0.d1d2… × 10^point.
+                    point = nd + exp10 + _TEXT_BYTES - last
+                    if x < 1e-6 or x >= 1e21:  # Go's 'e': d[.ddd]e±XX
+                        out[p] = text[first]
+                        p += 1
+                        if nd > 1:
+                            out[p] = _DOT
+                            p += 1
+                            for k in range(first + 1, last):
+                                out[p] = text[k]
+                                p += 1
+                        exp = point - 1
+                        out[p] = _E
+                        out[p + 1] = _MINUS if exp < 0 else _PLUS
+                        p += 2
+                        exp = abs(exp)
+                        if exp >= 100:
+                            out[p] = _ZERO + exp // 100
+                            p += 1
+                        out[p] = _ZERO + exp // 10 % 10
+                        out[p + 1] = _ZERO + exp % 10
+                        p += 2
+                    elif point <= 0:  # 0.000ddd
+                        out[p] = _ZERO
+                        out[p + 1] = _DOT
+                        p += 2
+                        for _ in range(-point):
+                            out[p] = _ZERO
+                            p += 1
+                        for k in range(first, last):
+                            out[p] = text[k]
+                            p += 1
+                    else:  # ddd[.ddd] or ddd000
+                        for k in range(nd):
+                            if k == point:
+                                out[p] = _DOT
+                                p += 1
+                            out[p] = text[first + k]
+                            p += 1
+                        for _ in range(point - nd):
+                            out[p] = _ZERO
+                            p += 1
+            if values_only:
+                ends[i] = p
+            else:
+                out[p] = _QUOTE
+                out[p + 1] = _CLOSE
+                p += 2
+        if not values_only:
+            out[p] = _CLOSE
+            out[p + 1] = _CLOSE_OBJECT
+            p += 2
+    used[0] = p
 
 
-_value_texts = compile_loop(
-    _value_texts_loop,
-    lambda: (np.array([0.1]), np.array([0.1]).view(np.uint64), np.zeros(MAX_VALUE_TEXT, np.uint8),
-             np.zeros(1, np.int64)),
+_write = compile_loop(
+    # The metrics' bytes come read-only (`np.frombuffer` of bytes).
+    _write_loop,
+    lambda: (np.array([0, 2], np.int64), readonly(np.array([123, 125], np.uint8)), np.zeros(1, np.int64),
+             np.array([0.5]), np.array([0.5]).view(np.uint64), np.array([0, 1], np.int64), False,
+             np.zeros(128, np.uint8), np.zeros(1, np.int64), np.zeros(1, np.int64)),
 )
 
 
@@ -312,103 +434,18 @@ def value_texts(values: F64) -> list[str]:
     v = _writable_copy(values, np.float64)
     out = np.empty(len(v) * MAX_VALUE_TEXT, dtype=np.uint8)
     ends = np.empty(len(v), dtype=np.int64)
-    _value_texts(v, v.view(np.uint64), out, ends)
+    none = np.zeros(2, dtype=np.int64)
+    _write(none, np.frombuffer(b"", dtype=np.uint8), np.zeros(len(v), dtype=np.int64), v,
+           v.view(np.uint64), np.array([0, len(v)], dtype=np.int64), True, out, ends,
+           np.zeros(1, dtype=np.int64))
     text = out[: int(ends[-1]) if len(v) else 0].tobytes().decode("ascii")
     starts = [0, *ends[:-1].tolist()]
     return [text[a:b] for a, b in zip(starts, ends.tolist())]
 
 
 # ---- matrices --------------------------------------------------------------------------------
-_OPEN, _CLOSE, _COMMA, _QUOTE = 91, 93, 44, 34
-_CLOSE_OBJECT = 125
-_METRIC_KEY = np.frombuffer(b'{"metric":', dtype=np.uint8)
-_VALUES_KEY = np.frombuffer(b',"values":', dtype=np.uint8)
-
-
-def _write_matrix_loop(
-    metric_offsets: I64,
-    metric_data: U8,
-    ts: I64,
-    values: F64,
-    bits: U64,
-    point_offsets: I64,
-    out: U8,
-    used: I64,
-) -> None:
-    """Series ``s`` (its points from ``point_offsets[s]`` to ``point_offsets[s + 1]``),
-    comma-separated, without the enclosing brackets."""
-    digits = np.empty(24, dtype=np.uint8)
-    ten, hundred, ten_3 = np.uint64(10), np.uint64(100), np.uint64(1000)
-    p = 0
-    for s in range(len(point_offsets) - 1):
-        if s:
-            out[p] = _COMMA
-            p += 1
-        for b in range(len(_METRIC_KEY)):
-            out[p + b] = _METRIC_KEY[b]
-        p += len(_METRIC_KEY)
-        for b in range(metric_offsets[s], metric_offsets[s + 1]):
-            out[p] = metric_data[b]
-            p += 1
-        for b in range(len(_VALUES_KEY)):
-            out[p + b] = _VALUES_KEY[b]
-        p += len(_VALUES_KEY)
-        out[p] = _OPEN
-        p += 1
-        for i in range(point_offsets[s], point_offsets[s + 1]):
-            if i > point_offsets[s]:
-                out[p] = _COMMA
-                p += 1
-            out[p] = _OPEN
-            p += 1
-            # The timestamp: seconds, then ".fff" when there are milliseconds.
-            ms = ts[i]
-            if ms < 0:
-                out[p] = _MINUS
-                p += 1
-                ms = -ms
-            # Unsigned division by constants compiles to multiplications.
-            whole = np.uint64(ms) // ten_3
-            frac = np.uint64(ms) % ten_3
-            n = 0
-            while True:
-                digits[n] = _ZERO + whole % ten
-                n += 1
-                whole //= ten
-                if whole == 0:
-                    break
-            while n:
-                n -= 1
-                out[p] = digits[n]
-                p += 1
-            if frac:
-                out[p] = _DOT
-                out[p + 1] = _ZERO + frac // hundred
-                out[p + 2] = _ZERO + frac // ten % ten
-                out[p + 3] = _ZERO + frac % ten
-                p += 4
-            out[p] = _COMMA
-            out[p + 1] = _QUOTE
-            p = _put_value(values[i], bits[i], out, p + 2, digits)
-            out[p] = _QUOTE
-            out[p + 1] = _CLOSE
-            p += 2
-        out[p] = _CLOSE
-        out[p + 1] = _CLOSE_OBJECT
-        p += 2
-    used[0] = p
-
-
-_write_matrix = compile_loop(
-    # The metrics' bytes come read-only (`np.frombuffer` of bytes).
-    _write_matrix_loop,
-    lambda: (np.array([0, 2], np.int64), readonly(np.array([123, 125], np.uint8)), np.zeros(1, np.int64),
-             np.array([0.5]), np.array([0.5]).view(np.uint64), np.array([0, 1], np.int64),
-             np.zeros(128, np.uint8), np.zeros(1, np.int64)),
-)
-
 #: Points per thread when a matrix is large enough to lay out on several.
-_PARALLEL_POINTS = 1 << 17
+_PARALLEL_POINTS = 1 << 13
 
 
 def _write_series(
@@ -422,7 +459,8 @@ def _write_series(
     )
     out = np.empty(size, dtype=np.uint8)
     used = np.zeros(1, dtype=np.int64)
-    _write_matrix(metric_offsets, metric_data, ts, values, values.view(np.uint64), point_offsets, out, used)
+    _write(metric_offsets, metric_data, ts, values, values.view(np.uint64), point_offsets, False, out,
+           used, used)
     return memoryview(out[: int(used[0])])  # type: ignore[arg-type]
 
 

@@ -1,0 +1,68 @@
+"""`ordered_map`: results in item order, the calling thread working alongside the pool,
+and the first failure (in item order) raised only once every call begun has ended."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from vigilops.tsdb import workers
+
+
+@pytest.fixture
+def two_workers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setattr(workers, "_WORKERS", 2)
+    monkeypatch.setattr(workers, "_pool", None)  # a pool of exactly two threads
+    yield
+    if workers._pool is not None:
+        workers._pool.shutdown()
+
+
+def test_results_in_item_order_whatever_finishes_first(two_workers: None) -> None:
+    def slow_first(k: int) -> int:
+        time.sleep(0.002 * (20 - k) if k % 3 == 0 else 0)
+        return k * k
+
+    assert workers.ordered_map(slow_first, list(range(20))) == [k * k for k in range(20)]
+    assert workers.ordered_map(slow_first, [7]) == [49]
+    assert workers.ordered_map(slow_first, []) == []
+
+
+def test_the_calling_thread_takes_items_too(two_workers: None) -> None:
+    # Two items that can only finish together: with one pool thread to help, they do only
+    # if the caller runs one of them.
+    meet = threading.Barrier(2, timeout=10)
+    ran_on: list[int] = []
+
+    def together(k: int) -> int:
+        ran_on.append(threading.get_ident())
+        meet.wait()
+        return k
+
+    assert workers.ordered_map(together, [0, 1]) == [0, 1]
+    assert threading.get_ident() in ran_on and len(set(ran_on)) == 2
+
+
+def test_first_failure_in_item_order_after_the_calls_begun_end(two_workers: None) -> None:
+    finished: list[int] = []
+    second_started = threading.Event()
+
+    def work(k: int) -> int:
+        if k == 0:
+            second_started.wait(10)
+            raise ValueError("item 0")
+        if k == 1:
+            second_started.set()
+            time.sleep(0.05)
+            finished.append(k)
+            raise KeyError("item 1")
+        finished.append(k)
+        return k
+
+    with pytest.raises(ValueError, match="item 0"):
+        workers.ordered_map(work, list(range(6)))
+    assert 1 in finished  # item 1 had begun: it ended before ordered_map raised
+    assert not set(finished) - {1, 2, 3, 4, 5}
