@@ -17,6 +17,7 @@ import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vigilops.tsdb.chunks import frame_body as fb
 from vigilops.tsdb.chunks.frame import (
     MAGIC,
     MAX_DECIMAL_EXP,
@@ -475,6 +476,40 @@ def test_every_body_truncation_with_valid_checksum_is_rejected() -> None:
         for end in range(len(body)):
             assert_rejected(reframe(body[:end]))
         assert_rejected(reframe(body + b"\x00"))
+
+
+def _rejected_with(buf: bytes, words: str) -> None:
+    with pytest.raises(CorruptionError) as exc:
+        decode_frame(buf, where="blk/frame")
+    assert words in exc.value.detail, exc.value.detail
+
+
+def test_each_structural_check_rejects_its_damage() -> None:
+    # One series of whole numbers (decimal), one of arbitrary floats (XOR), 3 samples each.
+    buf = encode_frame(np.array([3, 3]), np.arange(6) * 1000, np.array([1.0, 2, 3, 0.1, 0.7, 1e-300]))
+    body = body_of(buf)
+    info = np.zeros(fb.INFO_SLOTS, dtype=np.int64)
+    s, n = struct.unpack_from("<II", body)
+    fb.read_columns(np.frombuffer(body, np.uint8), s, n, np.empty(s, np.int64), np.empty(s, np.int64),
+                    np.empty(s, np.int64), np.empty(s, np.uint64), info)
+    assert info[fb.ERROR] == 0
+    modes = int(info[fb.MODES_AT])
+    assert body[modes] in (MODE_DECIMAL_DELTA, MODE_DECIMAL_DOD) and body[modes + 1] == MODE_XOR
+    assert body[modes + 2] == body[modes + 3] == 0  # exponents: whole numbers; XOR
+
+    def damaged(at: int, byte: int) -> bytes:
+        b = bytearray(body)
+        b[at] = byte
+        return reframe(bytes(b))
+
+    _rejected_with(damaged(modes, 3), "unknown value mode 3")
+    _rejected_with(damaged(modes + 2, 16), "decimal exponent 16")
+    _rejected_with(damaged(modes + 3, 1), "decimal exponent 1")  # on the XOR series
+    _rejected_with(damaged(8, 9), "width 9")  # the counts column's width byte
+    _rejected_with(damaged(9, 4), "do not add up")  # first count 2 (zigzag 4): 5 of 6
+    _rejected_with(damaged(9, 0), "do not add up")  # a count of 0
+    _rejected_with(reframe(struct.pack("<II", 7, 6) + body[8:]), "more series than samples")
+    _rejected_with(reframe(body + b"\x00"), "1 bytes left over")
 
 
 @given(

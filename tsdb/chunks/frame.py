@@ -38,6 +38,7 @@ import numpy.typing as npt
 import zstandard
 
 from ..errors import CorruptionError
+from . import frame_body as fb
 from .frame_integrate import SeriesColumns, integrate, integrate_into
 
 I64 = npt.NDArray[np.int64]
@@ -140,16 +141,6 @@ def _zigzag_(x: I64, scratch: I64 | None = None) -> U64:
     return x.view(np.uint64)
 
 
-def _unzigzag_(u: U64) -> I64:
-    """Undo `_zigzag_` in place and return the array as int64."""
-    x = u.view(np.int64)
-    low = x & 1
-    np.negative(low, out=low)
-    np.right_shift(u, np.uint64(1), out=u)
-    np.bitwise_xor(x, low, out=x)
-    return x
-
-
 def _offsets(counts: I64) -> I64:
     out = np.zeros(len(counts) + 1, dtype=np.int64)
     np.cumsum(counts, out=out[1:])
@@ -212,48 +203,6 @@ def _put_column(dst: U8, pos: int, u: U64) -> int:
             planes[j] = le[:, j]
         pos += width * n
     return pos
-
-
-def _column_planes(body: memoryview, pos: int, n: int) -> tuple[U8 | None, int, int]:
-    """Locate a column of `n` elements at `pos` without unshuffling it.
-
-    Returns its byte planes as a (width, n) view (None for width 0), the position after it
-    and its width.
-    """
-    if pos >= len(body):
-        raise ValueError(f"column of {n} elements starts at {pos}, past the end ({len(body)})")
-    width = body[pos]
-    pos += 1
-    if width > 8:
-        raise ValueError(f"column at {pos - 1} has width {width}, more than 8")
-    if width == 0:
-        return None, pos, 0
-    size = n * width
-    if pos + size > len(body):
-        raise ValueError(
-            f"column of {n} x {width} bytes at {pos} overruns the {len(body)}-byte body"
-        )
-    planes = np.frombuffer(body, dtype=np.uint8, count=size, offset=pos).reshape(width, n)
-    return planes, pos + size, width
-
-
-def _unshuffle(planes: U8 | None, n: int) -> U64:
-    """The elements of a column from its byte planes."""
-    if planes is None:
-        return np.zeros(n, dtype=np.uint64)
-    if planes.shape[0] == 1:
-        widened: U64 = planes[0].astype(np.uint64)
-        return widened
-    out = np.zeros((n, 8), dtype=np.uint8)
-    for j in range(planes.shape[0]):
-        out[:, j] = planes[j]
-    return out.view("<u8").reshape(n).astype(np.uint64, copy=False)
-
-
-def _get_column(body: memoryview, pos: int, n: int) -> tuple[U64, int, int]:
-    """Read a column of `n` elements at `pos`; return it, the position after it and its width."""
-    planes, end, width = _column_planes(body, pos, n)
-    return _unshuffle(planes, n), end, width
 
 
 # --- encoding --------------------------------------------------------------------------
@@ -484,7 +433,10 @@ class _Body:
     """The columns of a frame body, read and checked; the two long ones ("rest" timestamps
     and values: every sample but each series' first) still as byte planes."""
 
-    layout: _Layout
+    s: int
+    n: int
+    counts: I64
+    starts: I64  # where each series' first sample is in the full columns
     first_ts: I64  # absolute, per series
     ts_planes: U8  # (width, n - s)
     modes: U8
@@ -494,51 +446,36 @@ class _Body:
     widths: tuple[int, ...]
 
 
-def _planes_or_empty(planes: U8 | None, n: int) -> U8:
-    """`planes`, or no planes (width 0) read-only like real ones: one compiled variant."""
-    return np.frombuffer(b"", dtype=np.uint8).reshape(0, n) if planes is None else planes
-
-
 def _read_body(body: memoryview) -> _Body:
     """Read and check the columns (see the module docstring for the layout)."""
     s, n = _BODY_HEAD.unpack_from(body)
-    pos = _BODY_HEAD.size
-    if s > n or (n and not s):
-        raise ValueError(f"{s} series cannot hold {n} samples")
-    if s and body[pos] == 0:
-        raise ValueError("series counts column is empty")
-    cu, pos, w_counts = _get_column(body, pos, s)
-    counts = _unzigzag_(cu)
-    if s and (
-        int(counts.min()) < 1 or int(counts.max()) > n - s + 1 or int(counts.sum()) != n
-    ):
-        raise ValueError(f"series counts do not add up to the sample count {n}")
-    layout = _Layout(counts, n)
-    first_ts, pos, w_first_ts = _get_column(body, pos, s)
-    ts_planes, pos, w_dods = _column_planes(body, pos, n - s)
-    if pos + 2 * s > len(body):
-        raise ValueError(f"value modes of {s} series overrun the {len(body)}-byte body")
-    modes = np.frombuffer(body, dtype=np.uint8, count=s, offset=pos)
-    exps = np.frombuffer(body, dtype=np.uint8, count=s, offset=pos + s)
-    pos += 2 * s
-    if s:
-        if int(modes.max()) > MODE_XOR:
-            raise ValueError(f"unknown value mode {int(modes.max())}")
-        if int(exps.max()) > MAX_DECIMAL_EXP or exps[modes == MODE_XOR].any():
-            raise ValueError("decimal exponent out of range or set on an XOR series")
-    first_vals, pos, w_first_vals = _get_column(body, pos, s)
-    val_planes, pos, w_rest_vals = _column_planes(body, pos, n - s)
-    if pos != len(body):
-        raise ValueError(f"{len(body) - pos} bytes left over after the last column")
+    if s > len(body):  # every series takes a byte of the counts column at least
+        raise ValueError(f"{s} series cannot fit in a {len(body)}-byte body")
+    data = np.frombuffer(body, dtype=np.uint8)
+    counts = np.empty(s, dtype=np.int64)
+    starts = np.empty(s, dtype=np.int64)
+    first_ts = np.empty(s, dtype=np.int64)
+    first_vals = np.empty(s, dtype=np.uint64)
+    info = np.zeros(fb.INFO_SLOTS, dtype=np.int64)
+    fb.read_columns(data, s, n, counts, starts, first_ts, first_vals, info)
+    error, arg = int(info[fb.ERROR]), int(info[fb.ERROR_ARG])
+    if error:
+        raise ValueError(f"{s} series, {n} samples: " + fb.ERRORS[error].format(arg))
+    rest = n - s
+    ts_w, val_w, modes_at = int(info[fb.TS_WIDTH]), int(info[fb.VAL_WIDTH]), int(info[fb.MODES_AT])
+    ts_at, val_at = int(info[fb.TS_PLANES_AT]), int(info[fb.VAL_PLANES_AT])
     return _Body(
-        layout,
-        np.cumsum(_unzigzag_(first_ts)),
-        _planes_or_empty(ts_planes, n - s),
-        modes,
-        exps,
+        s,
+        n,
+        counts,
+        starts,
+        first_ts,
+        data[ts_at : ts_at + ts_w * rest].reshape(ts_w, rest),
+        data[modes_at : modes_at + s],
+        data[modes_at + s : modes_at + 2 * s],
         first_vals,
-        _planes_or_empty(val_planes, n - s),
-        (w_counts, w_first_ts, w_dods, w_first_vals, w_rest_vals),
+        data[val_at : val_at + val_w * rest].reshape(val_w, rest),
+        (int(info[fb.W_COUNTS]), int(info[fb.W_FIRST_TS]), ts_w, int(info[fb.W_FIRST_VALS]), val_w),
     )
 
 
@@ -593,7 +530,7 @@ class OpenedFrame:
         """The selected series' columns for `frame_integrate`."""
         b, select = self.body, self.select
         # The k-th sample (k >= 1) of series j sits at starts[j] - j + k - 1 in the planes.
-        return (b.layout.starts[select] - select, self.counts, b.first_ts[select],
+        return (b.starts[select] - select, self.counts, b.first_ts[select],
                 b.first_vals[select], b.modes[select], b.exps[select])
 
 
@@ -606,10 +543,10 @@ def open_frame(
     try:
         b = _read_body(body)
         if select is None:
-            select = np.arange(b.layout.s, dtype=np.int64)
-        elif len(select) and (int(select[0]) < 0 or int(select[-1]) >= b.layout.s):
-            raise IndexError(f"series positions {select} outside the frame's {b.layout.s} series")
-        return OpenedFrame(b, select, b.layout.counts[select])
+            select = np.arange(b.s, dtype=np.int64)
+        elif len(select) and (int(select[0]) < 0 or int(select[-1]) >= b.s):
+            raise IndexError(f"series positions {select} outside the frame's {b.s} series")
+        return OpenedFrame(b, select, b.counts[select])
     except (ValueError, IndexError, struct.error) as exc:
         raise CorruptionError(where, f"undecodable frame: {exc}") from None
 
@@ -649,8 +586,8 @@ def inspect_frame(buf: bytes | bytearray | memoryview, where: str = "frame") -> 
     except (ValueError, IndexError, struct.error) as exc:
         raise CorruptionError(where, f"undecodable frame: {exc}") from None
     return FrameInfo(
-        n_series=b.layout.s,
-        n_samples=b.layout.n,
+        n_series=b.s,
+        n_samples=b.n,
         body_len=len(body),
         compressed_len=payload_len,
         modes=b.modes.copy(),
