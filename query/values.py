@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TypeAlias
 
 import numpy as np
@@ -143,7 +144,8 @@ class Windows:
     """A range vector at every step (see the module docstring).
 
     `starts[i]:ends[i]` delimits series `i` in the flat `ts`/`vs` arrays; `lo[i, j]:hi[i, j]`
-    the samples of series `i` in the window of step `j` (empty when ``lo == hi``).
+    the samples of series `i` in the window of step `j` (empty when ``lo == hi``), found
+    when first asked for (`window_bounds`: the rate family finds them as it goes).
     `eval_ts[j]` is the window's right end (the step time with ``@`` and ``offset``
     applied), so the window is ``[eval_ts[j] - range_ms, eval_ts[j]]``.
     """
@@ -153,13 +155,25 @@ class Windows:
     vs: Float64Array
     starts: Int64Array  # (N,)
     ends: Int64Array  # (N,)
-    lo: Int64Array  # (N, S)
-    hi: Int64Array  # (N, S)
     eval_ts: Int64Array  # (S,)
     range_ms: int
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    @cached_property
+    def _bounds(self) -> tuple[Int64Array, Int64Array]:
+        return window_bounds(self.ts, self.starts, self.ends, self.eval_ts, self.range_ms)
+
+    @property
+    def lo(self) -> Int64Array:
+        """First sample of each window, ``(N, S)``."""
+        return self._bounds[0]
+
+    @property
+    def hi(self) -> Int64Array:
+        """One past the last sample of each window, ``(N, S)``."""
+        return self._bounds[1]
 
     @property
     def counts(self) -> Int64Array:
@@ -301,7 +315,7 @@ def windows_from_flat(
     """`Windows` over series laid out back to back: series ``i`` is the next ``lengths[i]``
     samples of `ts`/`vs` (timestamps sorted within each). Staleness markers are dropped, as
     Prometheus drops them from range selections, and so are samples where `keep` is False.
-    The bounds come from one compiled pass over each series (`window_bounds`)."""
+    The windows' bounds are found when asked for (`Windows.lo`)."""
     n = len(labels)
     eval_ts = np.asarray(eval_ts, dtype=np.int64)
     drop = stale_mask(vs)
@@ -314,5 +328,4 @@ def windows_from_flat(
         lengths = np.bincount(owner[kept], minlength=n).astype(np.int64)
     ends = np.cumsum(lengths, dtype=np.int64)
     starts = ends - lengths
-    lo, hi = window_bounds(ts, starts, ends, eval_ts, range_ms)
-    return Windows(list(labels), ts, vs, starts, ends, lo, hi, eval_ts, range_ms)
+    return Windows(list(labels), ts, vs, starts, ends, eval_ts, range_ms)

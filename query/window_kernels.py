@@ -155,8 +155,8 @@ def instant_points(
 def _extrapolated_rate_loop(
     ts: Int64Array,
     vs: Float64Array,
-    lo: Int64Array,
-    hi: Int64Array,
+    starts: Int64Array,
+    ends: Int64Array,
     eval_ts: Int64Array,
     range_ms: int,
     range_s: float,
@@ -165,41 +165,49 @@ def _extrapolated_rate_loop(
     out: Float64Array,
     present: BoolArray,
 ) -> None:
-    # Positions k where the value decreases (vs[k] < vs[k - 1]): a counter reset, whose
-    # previous value is added back when k - 1 and k both lie in a window. Only positions
-    # inside these rows' windows matter.
-    first = len(vs)
-    last = 0
-    for s in range(lo.shape[0]):
-        for j in range(lo.shape[1]):
-            if hi[s, j] > lo[s, j]:
-                first = min(first, lo[s, j])
-                last = max(last, hi[s, j])
-    drops = np.empty(max(0, last - first), dtype=np.int64)
-    n_drops = 0
-    if is_counter:
-        for k in range(first + 1, last):
-            if vs[k] < vs[k - 1]:
-                drops[n_drops] = k
-                n_drops += 1
-    drops = drops[:n_drops]
-    steps = lo.shape[1]
-    # Per row, the windows' raw numbers first (a sequential pass: counter resets are
-    # searched for), then the extrapolation in a pass without branches, which vectorizes:
-    # its six divisions per window are most of the work.
+    steps = len(eval_ts)
+    longest = 0
+    for s in range(len(starts)):
+        longest = max(longest, ends[s] - starts[s])
+    # Positions k of a series where the value decreases (vs[k] < vs[k - 1]): a counter
+    # reset, whose previous value is added back when k - 1 and k both lie in a window.
+    drops = np.empty(longest, dtype=np.int64)
     count = np.empty(steps, dtype=np.int64)
     result = np.empty(steps, dtype=np.float64)
     first_v = np.empty(steps, dtype=np.float64)
     first_t = np.empty(steps, dtype=np.int64)
     last_t = np.empty(steps, dtype=np.int64)
-    for s in range(lo.shape[0]):
-        # d: the first drop after the window's first sample; searched for at the series'
-        # first window (and wherever the grid goes back), then advanced.
+    for s in range(len(starts)):
+        first = starts[s]
+        end = ends[s]
+        n_drops = 0
+        if is_counter:
+            for k in range(first + 1, end):
+                if vs[k] < vs[k - 1]:
+                    drops[n_drops] = k
+                    n_drops += 1
+        # The windows' raw numbers first, finding each window's samples by two pointers
+        # that walk the series along the grid (as `window_bounds` does) and d, the first
+        # drop after the window's first sample; then the extrapolation in a pass without
+        # branches, which vectorizes: its six divisions per window are most of the work.
+        a = first
+        b = first
         d = 0
-        previous = -1
+        previous = eval_ts[0] if steps else 0
         for j in range(steps):
-            a = lo[s, j]
-            b = hi[s, j]
+            right = eval_ts[j]
+            if right < previous:  # a grid that goes back in time: search from the start
+                a = first
+                b = first
+                d = 0
+            previous = right
+            left = right - range_ms
+            while a < end and ts[a] < left:
+                a += 1
+            if b < a:
+                b = a
+            while b < end and ts[b] <= right:
+                b += 1
             n = b - a
             count[j] = n
             if n < 2:
@@ -208,12 +216,8 @@ def _extrapolated_rate_loop(
                 first_t[j] = 0
                 last_t[j] = 1
                 continue
-            if n_drops:
-                if a < previous or previous < 0:
-                    d = np.searchsorted(drops, a + 1)
-                previous = a
-                while d < n_drops and drops[d] <= a:
-                    d += 1
+            while d < n_drops and drops[d] <= a:
+                d += 1
             v0 = vs[a]
             r = vs[b - 1] - v0
             k = d
@@ -249,43 +253,45 @@ def _extrapolated_rate_loop(
 
 _extrapolated_rate = compile_loop(
     _extrapolated_rate_loop,
-    lambda: (np.arange(2, dtype=np.int64), np.ones(2), np.zeros((1, 1), np.int64),
-             np.full((1, 1), 2, np.int64), np.ones(1, np.int64), 1, 1.0, True, True,
-             np.zeros((1, 1)), np.zeros((1, 1), np.bool_)),
+    lambda: (np.arange(2, dtype=np.int64), np.ones(2), np.zeros(1, np.int64), np.full(1, 2, np.int64),
+             np.ones(1, np.int64), 1, 1.0, True, True, np.zeros((1, 1)), np.zeros((1, 1), np.bool_)),
 )
 
 
 def extrapolated_rate_grid(
     ts: Int64Array,
     vs: Float64Array,
-    lo: Int64Array,
-    hi: Int64Array,
+    starts: Int64Array,
+    ends: Int64Array,
     eval_ts: Int64Array,
     range_ms: int,
     range_s: float,
     is_counter: bool,
     is_rate: bool,
 ) -> tuple[Float64Array, BoolArray]:
-    """Prometheus 2.42's ``extrapolatedRate`` of every window ``vs[lo[i, j]:hi[i, j]]``
-    ending at ``eval_ts[j]``: the values (0 where absent) and where a window has the two
-    samples it needs. Counter resets are added back one by one in sample order, as 2.42
-    adds them, so the rounding is the same."""
-    out = np.empty(lo.shape, dtype=np.float64)
-    present = np.empty(lo.shape, dtype=np.bool_)
+    """Prometheus 2.42's ``extrapolatedRate`` of the window ``[eval_ts[j] - range_ms,
+    eval_ts[j]]`` of every series ``i`` (sorted timestamps ``ts[starts[i]:ends[i]]``):
+    the values (0 where absent) and where a window has the two samples it needs. The
+    windows are found as it goes (`window_bounds` would write and read back two int64s
+    per window). Counter resets are added back one by one in sample order, as 2.42 adds
+    them, so the rounding is the same."""
+    n, steps = len(starts), len(eval_ts)
+    out = np.empty((n, steps), dtype=np.float64)
+    present = np.empty((n, steps), dtype=np.bool_)
     ts = np.ascontiguousarray(ts, dtype=np.int64)
     vs = np.ascontiguousarray(vs, dtype=np.float64)
-    lo = np.ascontiguousarray(lo, dtype=np.int64)
-    hi = np.ascontiguousarray(hi, dtype=np.int64)
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    ends = np.ascontiguousarray(ends, dtype=np.int64)
     eval_ts = np.ascontiguousarray(eval_ts, dtype=np.int64)
 
     def rows(ab: tuple[int, int]) -> None:
         a, b = ab
         _extrapolated_rate(
-            ts, vs, lo[a:b], hi[a:b], eval_ts, int(range_ms), float(range_s), bool(is_counter),
-            bool(is_rate), out[a:b], present[a:b],
+            ts, vs, starts[a:b], ends[a:b], eval_ts, int(range_ms), float(range_s),
+            bool(is_counter), bool(is_rate), out[a:b], present[a:b],
         )
 
-    ordered_map(rows, row_ranges(lo.shape[0], lo.size))
+    ordered_map(rows, row_ranges(n, n * steps))
     return out, present
 
 

@@ -35,7 +35,7 @@ def extrapolated_rate(win: Windows, is_counter: bool, is_rate: bool) -> Vector:
     """Prometheus 2.42's `extrapolatedRate` over every window with at least two samples,
     in one compiled pass over the ``(series, steps)`` grid (`extrapolated_rate_grid`)."""
     values, present = extrapolated_rate_grid(
-        win.ts, win.vs, win.lo, win.hi, win.eval_ts, win.range_ms,
+        win.ts, win.vs, win.starts, win.ends, win.eval_ts, win.range_ms,
         range_seconds(win.range_ms), is_counter, is_rate,
     )
     return Vector(drop_metric_name(win.labels), values, present)

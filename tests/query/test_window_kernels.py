@@ -61,7 +61,7 @@ def test_grids_split_over_threads_give_the_same_windows_and_rates(
 
     def run() -> tuple[np.ndarray, ...]:  # type: ignore[type-arg]
         lo, hi = wk.window_bounds(ts, starts, ends, grid, range_ms)
-        out, present = wk.extrapolated_rate_grid(ts, vs, lo, hi, grid, range_ms, range_ms / 1000, is_counter, True)
+        out, present = wk.extrapolated_rate_grid(ts, vs, starts, ends, grid, range_ms, range_ms / 1000, is_counter, True)
         return lo, hi, out, present
 
     whole = run()
