@@ -65,12 +65,13 @@ def eval_aggregation(expr: AggregateExpr, vec: Vector, param: Value | None, limi
     group_labels = group_keys(vec.labels, expr.grouping, expr.without)
     ids, n = number_groups(group_labels)
     groups = _Groups(ids, n)
-    present = groups.reduce(np.add, vec.present.astype(np.int64)) > 0
     labels = list(dict.fromkeys(group_labels))
     op = expr.op
     if op is AggOp.SUM:
-        values = groups.ordered_sum(np.where(vec.present, vec.values, -0.0), limits)
-    elif op is AggOp.COUNT:
+        values, present = groups.ordered_sum(vec, limits)
+        return Vector(labels, np.where(present, values, 0.0), present)
+    present = groups.any_present(vec.present)
+    if op is AggOp.COUNT:
         values = groups.reduce(np.add, vec.present.astype(np.float64))
     elif op is AggOp.GROUP:
         values = np.ones(present.shape)
@@ -151,13 +152,21 @@ class _Groups:
         out: npt.NDArray[Any] = ufunc.reduceat(arr[self.perm], self.starts, axis=0)
         return out
 
-    def ordered_sum(self, arr: Float64Array, limits: QueryLimits) -> Float64Array:
-        """``(groups, S)``: each group's rows of `arr` added strictly one after the other in
-        row order, starting from -0.0 (absent samples are passed as -0.0, which adds
-        nothing): one compiled pass over the rows."""
+    def ordered_sum(self, vec: Vector, limits: QueryLimits) -> tuple[Float64Array, BoolArray]:
+        """``(groups, S)``: each group's present samples added strictly one after the other
+        in row order, starting from -0.0, and where it has any: one compiled pass."""
         limits.check()
-        out = np.full((self.n, arr.shape[1]), -0.0)
-        _ordered_sum(np.ascontiguousarray(arr, dtype=np.float64), self.ids.astype(np.int64), out)
+        out = np.full((self.n, vec.steps), -0.0)
+        present = np.zeros((self.n, vec.steps), dtype=np.bool_)
+        _ordered_sum(np.ascontiguousarray(vec.values, dtype=np.float64),
+                     np.ascontiguousarray(vec.present, dtype=np.bool_), self.ids.astype(np.int64), out,
+                     present)
+        return out, present
+
+    def any_present(self, present: BoolArray) -> BoolArray:
+        """``(groups, S)``: whether any row of the group is present."""
+        out = np.zeros((self.n, present.shape[1]), dtype=np.bool_)
+        _any_present(np.ascontiguousarray(present, dtype=np.bool_), self.ids.astype(np.int64), out)
         return out
 
     def members(self) -> Int64Array:
@@ -168,18 +177,36 @@ class _Groups:
         return out
 
 
-def _ordered_sum_loop(arr: Float64Array, ids: Int64Array, out: Float64Array) -> None:
-    for r in range(arr.shape[0]):
+def _ordered_sum_loop(
+    values: Float64Array, present: BoolArray, ids: Int64Array, out: Float64Array, out_present: BoolArray
+) -> None:
+    for r in range(values.shape[0]):
         g = ids[r]
-        for j in range(arr.shape[1]):
-            out[g, j] += arr[r, j]
+        for j in range(values.shape[1]):
+            if present[r, j]:
+                out[g, j] += values[r, j]
+                out_present[g, j] = True
 
 
-#: Adds row ``r`` of `arr` into row ``ids[r]`` of `out`, rows in order: per group and
-#: step the same sequence of IEEE additions as Prometheus's loop over the series.
+#: Adds the present samples of row ``r`` into row ``ids[r]`` of `out`, rows in order: per
+#: group and step the same sequence of IEEE additions as Prometheus's loop over the series
+#: (skipping an absent sample is adding -0.0, which changes nothing).
 _ordered_sum = compile_loop(
     _ordered_sum_loop,
-    lambda: (np.zeros((1, 1)), np.zeros(1, np.int64), np.zeros((1, 1))),
+    lambda: (np.zeros((1, 1)), np.ones((1, 1), np.bool_), np.zeros(1, np.int64), np.zeros((1, 1)),
+             np.zeros((1, 1), np.bool_)),
+)
+
+
+def _any_present_loop(present: BoolArray, ids: Int64Array, out: BoolArray) -> None:
+    for r in range(present.shape[0]):
+        g = ids[r]
+        for j in range(present.shape[1]):
+            out[g, j] |= present[r, j]
+
+
+_any_present = compile_loop(
+    _any_present_loop, lambda: (np.ones((1, 1), np.bool_), np.zeros(1, np.int64), np.zeros((1, 1), np.bool_)),
 )
 
 
