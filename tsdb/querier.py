@@ -96,6 +96,7 @@ class DBQuerier:
         # Per source: its parts (with source-local series ids) and the labels of those ids.
         sources: list[tuple[list[AnyPart], dict[int, Labels]]] = []
         spans: list[tuple[int, int]] = []  # the time range each source's samples lie in
+        from_blocks = 0
         for block in self._blocks:
             if block.maxt <= mint or block.mint > maxt:
                 continue
@@ -113,6 +114,7 @@ class DBQuerier:
                 local = np.unique(np.concatenate([part_runs(p)[0] for p in parts]))
                 sources.append((parts, {int(s): block.labels(int(s)) for s in local.tolist()}))
                 spans.append((block.mint, block.maxt - 1))
+                from_blocks += 1
         if self._head_overlaps:
             refs, labels = self._head_series(matchers)
             if len(refs):
@@ -128,12 +130,20 @@ class DBQuerier:
                     spans.append((int(ts[starts[:-1]].min()), int(ts[starts[1:] - 1].max())))
         if not sources:
             return [], SampleColumns.empty()
-        distinct = sorted({ls for _, names in sources for ls in names.values()})
-        rank = {ls: i for i, ls in enumerate(distinct)}
+        if len(sources) == 1 and from_blocks == 1:
+            # One block: its ids ascend in label order, and so does `names`.
+            distinct = list(sources[0][1].values())
+            source_ranks = [np.arange(len(distinct), dtype=np.int64)]
+        else:
+            distinct = sorted({ls for _, names in sources for ls in names.values()})
+            rank = {ls: i for i, ls in enumerate(distinct)}
+            source_ranks = [
+                np.fromiter((rank[ls] for ls in names.values()), dtype=np.int64, count=len(names))
+                for _, names in sources
+            ]
         merged_parts: list[AnyPart] = []
-        for parts, names in sources:
+        for (parts, names), ranks in zip(sources, source_ranks, strict=True):
             local = np.fromiter(names, dtype=np.int64, count=len(names))
-            ranks = np.fromiter((rank[ls] for ls in names.values()), dtype=np.int64, count=len(names))
             order = np.argsort(local)
             local, ranks = local[order], ranks[order]
             for part in parts:
