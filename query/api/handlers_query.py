@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,7 @@ from .promjson import (
     matrix_result,
     matrix_result_pieces,
 )
+from .points_json import vector_pieces
 
 if TYPE_CHECKING:
     from vigilops.query.engine import Engine
@@ -191,13 +192,37 @@ def _metric(ls: Labels) -> dict[str, str]:
     return dict(zip(ls[0::2], ls[1::2]))
 
 
+#: The JSON of a series' ``metric`` object by label set (dashboards ask for the same series
+#: at every refresh); emptied when it reaches `_METRIC_JSON_MAX` entries.
+_METRIC_JSON: dict[Labels, bytes] = {}
+_METRIC_JSON_MAX = 8192
+
+
+def metric_objects(label_sets: Sequence[Labels]) -> list[bytes]:
+    """``{"name":"value",…}`` of every label set, escaped like the envelope (`dumps`)."""
+    cache = _METRIC_JSON
+    out: list[bytes] = []
+    for ls in label_sets:
+        text = cache.get(ls)
+        if text is None:
+            text = dumps(_metric(ls))
+            if len(cache) >= _METRIC_JSON_MAX:
+                cache.clear()
+            cache[ls] = text
+        out.append(text)
+    return out
+
+
 def encode_data(value: Result) -> EncodedJSON:
-    """The ``data`` object of a query answer as JSON (`encode_result`); a matrix's points
-    are not copied again on the way (`matrix_result_pieces`)."""
+    """The ``data`` object of a query answer as JSON (`encode_result` gives the same text
+    through orjson); a vector's or matrix's points are laid out by compiled loops and not
+    copied again on the way (`vigilops.query.api.points_json`)."""
     if isinstance(value, Matrix):
-        metrics = [dumps(_metric(ls)) for ls in value.labels]  # escaped like the envelope
-        pieces = matrix_result_pieces(metrics, value.timestamps, value.values)
+        pieces = matrix_result_pieces(metric_objects(value.labels), value.timestamps, value.values)
         return EncodedJSON([b'{"resultType":"matrix","result":', *pieces, b"}"])
+    if isinstance(value, InstantVector):
+        pieces = vector_pieces(metric_objects(value.labels), value.t, value.values)
+        return EncodedJSON([b'{"resultType":"vector","result":', *pieces, b"}"])
     return EncodedJSON([dumps(encode_result(value))])
 
 

@@ -204,7 +204,13 @@ _ZERO, _DOT, _MINUS, _PLUS, _E = 48, 46, 45, 43, 101
 _OPEN, _CLOSE, _COMMA, _QUOTE = 91, 93, 44, 34
 _CLOSE_OBJECT = 125
 _METRIC_KEY = np.frombuffer(b'{"metric":', dtype=np.uint8)
-_VALUES_KEY = np.frombuffer(b',"values":', dtype=np.uint8)
+_VALUES_KEY = np.frombuffer(b',"values":[', dtype=np.uint8)
+_VALUE_KEY = np.frombuffer(b',"value":', dtype=np.uint8)
+
+# What `_write_loop` lays out.
+MATRIX = 0  # {"metric":…,"values":[[<t>,"<v>"],…]},…
+VECTOR = 1  # {"metric":…,"value":[<t>,"<v>"]},…  (one point per series)
+VALUES = 2  # the value texts one after the other
 
 #: ``n`` < 100 as two ASCII digits in a word, the tens in the low byte.
 _PAIR_WORDS = np.array([(48 + n // 10) | (48 + n % 10) << 8 for n in range(100)], np.uint64)
@@ -260,15 +266,14 @@ def _write_loop(
     values: F64,
     bits: U64,
     point_offsets: I64,
-    values_only: bool,
+    layout: int,
     out: U8,
     ends: I64,
     used: I64,
 ) -> None:
     """Series ``s`` (its points from ``point_offsets[s]`` to ``point_offsets[s + 1]``) as
-    ``{"metric":…,"values":[[<t>,"<v>"],…]}``, comma-separated, without the enclosing
-    brackets; or, `values_only`, the value texts one after the other, each one's end in
-    `ends`. ``used[0]``: the bytes written."""
+    `layout` says, comma-separated, without the enclosing brackets; `VALUES`: each value's
+    end in `ends`. ``used[0]``: the bytes written."""
     words = np.empty(3, dtype=np.uint64)
     text = words.view(np.uint8)  # the digits of a value (`_decimal_words`)
     high_words = np.empty(3, dtype=np.uint64)
@@ -277,6 +282,7 @@ def _write_loop(
     high_start = _TEXT_BYTES
     ten_3 = np.uint64(1000)
     p = 0
+    values_only = layout == VALUES
     for s in range(len(point_offsets) - 1):
         if not values_only:
             if s:
@@ -288,11 +294,14 @@ def _write_loop(
             for b in range(metric_offsets[s], metric_offsets[s + 1]):
                 out[p] = metric_data[b]
                 p += 1
-            for b in range(len(_VALUES_KEY)):
-                out[p + b] = _VALUES_KEY[b]
-            p += len(_VALUES_KEY)
-            out[p] = _OPEN
-            p += 1
+            if layout == MATRIX:
+                for b in range(len(_VALUES_KEY)):
+                    out[p + b] = _VALUES_KEY[b]
+                p += len(_VALUES_KEY)
+            else:
+                for b in range(len(_VALUE_KEY)):
+                    out[p + b] = _VALUE_KEY[b]
+                p += len(_VALUE_KEY)
         for i in range(point_offsets[s], point_offsets[s + 1]):
             if not values_only:
                 if i > point_offsets[s]:
@@ -413,10 +422,12 @@ def _write_loop(
                 out[p] = _QUOTE
                 out[p + 1] = _CLOSE
                 p += 2
-        if not values_only:
+        if layout == MATRIX:
             out[p] = _CLOSE
-            out[p + 1] = _CLOSE_OBJECT
-            p += 2
+            p += 1
+        if not values_only:
+            out[p] = _CLOSE_OBJECT
+            p += 1
     used[0] = p
 
 
@@ -424,7 +435,7 @@ _write = compile_loop(
     # The metrics' bytes come read-only (`np.frombuffer` of bytes).
     _write_loop,
     lambda: (np.array([0, 2], np.int64), readonly(np.array([123, 125], np.uint8)), np.zeros(1, np.int64),
-             np.array([0.5]), np.array([0.5]).view(np.uint64), np.array([0, 1], np.int64), False,
+             np.array([0.5]), np.array([0.5]).view(np.uint64), np.array([0, 1], np.int64), MATRIX,
              np.zeros(128, np.uint8), np.zeros(1, np.int64), np.zeros(1, np.int64)),
 )
 
@@ -436,7 +447,7 @@ def value_texts(values: F64) -> list[str]:
     ends = np.empty(len(v), dtype=np.int64)
     none = np.zeros(2, dtype=np.int64)
     _write(none, np.frombuffer(b"", dtype=np.uint8), np.zeros(len(v), dtype=np.int64), v,
-           v.view(np.uint64), np.array([0, len(v)], dtype=np.int64), True, out, ends,
+           v.view(np.uint64), np.array([0, len(v)], dtype=np.int64), VALUES, out, ends,
            np.zeros(1, dtype=np.int64))
     text = out[: int(ends[-1]) if len(v) else 0].tobytes().decode("ascii")
     starts = [0, *ends[:-1].tolist()]
@@ -449,7 +460,7 @@ _PARALLEL_POINTS = 1 << 13
 
 
 def _write_series(
-    metric_offsets: I64, metric_data: U8, ts: I64, values: F64, point_offsets: I64
+    metric_offsets: I64, metric_data: U8, ts: I64, values: F64, point_offsets: I64, layout: int
 ) -> memoryview:
     points = int(point_offsets[-1] - point_offsets[0])
     series = len(point_offsets) - 1
@@ -459,7 +470,7 @@ def _write_series(
     )
     out = np.empty(size, dtype=np.uint8)
     used = np.zeros(1, dtype=np.int64)
-    _write(metric_offsets, metric_data, ts, values, values.view(np.uint64), point_offsets, False, out,
+    _write(metric_offsets, metric_data, ts, values, values.view(np.uint64), point_offsets, layout, out,
            used, used)
     return memoryview(out[: int(used[0])])  # type: ignore[arg-type]
 
@@ -476,6 +487,19 @@ def matrix_pieces(
 ) -> list[bytes | memoryview]:
     """`write_matrix` as pieces to join (the large ones views of the buffers they were
     written in): a caller adding an envelope copies the text once."""
+    return _pieces(metrics, ts, values, lengths, MATRIX)
+
+
+def vector_pieces(metrics: list[bytes], t: int, values: F64) -> list[bytes | memoryview]:
+    """An instant vector's ``result`` array, ``[{"metric":…,"value":[<t>,"<v>"]},…]``, as
+    pieces to join: series ``j`` has the JSON object `metrics[j]` and ``values[j]`` at `t`."""
+    n = len(metrics)
+    return _pieces(metrics, np.full(n, t, dtype=np.int64), values, np.ones(n, dtype=np.int64), VECTOR)
+
+
+def _pieces(
+    metrics: list[bytes], ts: I64, values: F64, lengths: I64, layout: int
+) -> list[bytes | memoryview]:
     if not metrics:
         return [b"[]"]
     ts = _writable_copy(ts, np.int64)
@@ -487,7 +511,7 @@ def matrix_pieces(
     metric_data = np.frombuffer(b"".join(metrics), dtype=np.uint8)
     pieces = min(workers(), len(ts) // _PARALLEL_POINTS, len(metrics))
     if pieces < 2:
-        return [b"[", _write_series(metric_offsets, metric_data, ts, values, point_offsets), b"]"]
+        return [b"[", _write_series(metric_offsets, metric_data, ts, values, point_offsets, layout), b"]"]
     # Cut the series into runs of about equal points; each thread writes one run.
     cuts = np.searchsorted(point_offsets, np.linspace(0, len(ts), pieces + 1)[1:-1])
     bounds = [0, *np.unique(cuts).tolist(), len(metrics)]
@@ -495,7 +519,9 @@ def matrix_pieces(
 
     def run(ab: tuple[int, int]) -> memoryview:
         a, b = ab
-        return _write_series(metric_offsets[a : b + 1], metric_data, ts, values, point_offsets[a : b + 1])
+        return _write_series(
+            metric_offsets[a : b + 1], metric_data, ts, values, point_offsets[a : b + 1], layout
+        )
 
     out: list[bytes | memoryview] = [b"["]
     for k, piece in enumerate(ordered_map(run, runs)):

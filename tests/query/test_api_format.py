@@ -256,6 +256,24 @@ def test_large_matrices_format_in_parallel_pieces_identically(monkeypatch: pytes
     assert matrix_result(metrics, ts, vs) == expected
 
 
+def test_large_vectors_format_in_parallel_pieces_identically(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    from vigilops.query.api import points_json
+    from vigilops.query.api.handlers_query import encode_data, encode_result
+    from vigilops.query.api.promjson import success_body
+    from vigilops.query.values import InstantVector
+    from vigilops.tsdb.model import Labels
+
+    rng = np.random.default_rng(11)
+    values = np.where(rng.random(3000) < 0.1, np.nan, rng.normal(0, 1e6, 3000))
+    vec = InstantVector(1_700_000_000_123, [Labels({"job": str(i)}) for i in range(3000)], values)
+    expected = success_body(encode_result(vec))
+    monkeypatch.setattr(points_json, "_PARALLEL_POINTS", 500)
+    monkeypatch.setattr(points_json, "workers", lambda: 4)
+    assert success_body(encode_data(vec)) == expected
+
+
 def test_encoded_answers_equal_the_envelope_built_by_orjson() -> None:
     """The pieces joined into a body (`encode_data`, `success_body`) give the bytes that
     encoding the same data through orjson and the escaping scans gives, label values that
@@ -273,6 +291,8 @@ def test_encoded_answers_equal_the_envelope_built_by_orjson() -> None:
         Matrix([odd, plain], [np.array([1000, 2500]), np.array([3000])], [np.array([0.1, np.nan]), np.array([1e21])]),
         Matrix([], [], []),
         InstantVector(1500, [odd], np.array([2.5])),
+        InstantVector(-1_500_007, [plain, odd, Labels({"a": "b"})], np.array([np.nan, -np.inf, -0.0])),
+        InstantVector(0, [], np.zeros(0)),
         ScalarResult(1000, 1.5),
     ]
     for value in results:
@@ -280,3 +300,21 @@ def test_encoded_answers_equal_the_envelope_built_by_orjson() -> None:
             got = success_body(encode_data(value), warnings)
             assert got == success_body(encode_result(value), warnings)
             assert b"<" not in got and b"\xe2\x80\xa8" not in got
+
+
+def test_metric_objects_are_remembered_within_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    import orjson
+
+    from vigilops.query.api import handlers_query
+    from vigilops.tsdb.model import Labels
+
+    monkeypatch.setattr(handlers_query, "_METRIC_JSON", {})
+    monkeypatch.setattr(handlers_query, "_METRIC_JSON_MAX", 2)
+    sets = [Labels({"job": f"j{i}", "v": "<&>"}) for i in range(5)]
+    for _ in range(2):
+        got = handlers_query.metric_objects(sets)
+        assert [orjson.loads(g) for g in got] == [dict(zip(s[0::2], s[1::2])) for s in sets]
+        assert all(b"<" not in g and b"\\u003c" in g for g in got)
+        assert 1 <= len(handlers_query._METRIC_JSON) <= 2
+    again = handlers_query.metric_objects(sets[-1:])
+    assert again[0] is handlers_query._METRIC_JSON[sets[-1]]
