@@ -193,6 +193,8 @@ def _extrapolated_rate_loop(
         a = first
         b = first
         d = 0
+        da = 0
+        db = 0
         previous = eval_ts[0] if steps else 0
         for j in range(steps):
             right = eval_ts[j]
@@ -202,12 +204,28 @@ def _extrapolated_rate_loop(
                 d = 0
             previous = right
             left = right - range_ms
-            while a < end and ts[a] < left:
-                a += 1
+            # Both ends mostly move by as many samples as at the step before: that guess is
+            # checked first, and the walk done only when it fails.
+            g = a + da
+            if g <= end and (g == a or ts[g - 1] < left) and (g == end or ts[g] >= left):
+                da = g - a
+                a = g
+            else:
+                a0 = a
+                while a < end and ts[a] < left:
+                    a += 1
+                da = a - a0
             if b < a:
                 b = a
-            while b < end and ts[b] <= right:
-                b += 1
+            g = b + db
+            if g <= end and (g == b or ts[g - 1] <= right) and (g == end or ts[g] > right):
+                db = g - b
+                b = g
+            else:
+                b0 = b
+                while b < end and ts[b] <= right:
+                    b += 1
+                db = b - b0
             n = b - a
             count[j] = n
             if n < 2:

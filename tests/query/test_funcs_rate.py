@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vigilops.query.funcs import IMPLEMENTATIONS
@@ -225,3 +225,23 @@ def test_many_resets_match_the_reference(order: str) -> None:
             assert (want is None) == (not out.present[i, j])
             if want is not None:
                 assert same(want, float(out.values[i, j]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([15_000, 60_000, 300_000]))
+def test_long_grids_over_jittered_scrapes_match_the_reference(seed: int, range_ms: int) -> None:
+    # The kernel guesses each window's ends from the step before (regular scrapes move
+    # them by the same count): hits, misses at jitter, gaps and resets, over many steps.
+    rng = np.random.default_rng(seed)
+    times = np.cumsum(rng.choice([15, 15, 15, 14, 16, 30, 45], 300)) * 1000 + rng.integers(-400, 400, 300)
+    times = np.unique(times)
+    level = np.cumsum(rng.integers(0, 5, len(times))).astype(float)
+    level[rng.random(len(times)) < 0.02] = 0.0  # resets
+    samples = [(int(t), float(v)) for t, v in zip(times, level)]
+    grid = list(range(int(times[0]) - 60_000, int(times[-1]) + 60_000, 60_000))
+    out = run("rate", [samples], grid, range_ms)
+    for j, t in enumerate(grid):
+        want = ref_extrapolated(window_of(samples, t, range_ms), t, range_ms, True, True)
+        assert (want is None) == (not out.present[0, j]), t
+        if want is not None:
+            assert same(want, float(out.values[0, j])), (t, want, out.values[0, j])
