@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Result = tuple[Any, list[str]]
-Handler = Callable[[web.Request], Awaitable[web.Response]]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 TRUNCATED_WARNING = "results truncated due to limit"
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
@@ -48,13 +48,13 @@ def api_handler(fn: Callable[[web.Request, Form], Awaitable[Result]]) -> Handler
     """Wrap `fn(request, form) -> (data, warnings)` into the envelope and error mapping."""
 
     @functools.wraps(fn)
-    async def handler(request: web.Request) -> web.Response:
+    async def handler(request: web.Request) -> web.StreamResponse:
         try:
             form = await read_form(request)
             data, warnings = await fn(request, form)
         except ApiError as err:
             return respond_error(err)
-        return respond(data, warnings)
+        return await respond(request, data, warnings)
 
     return handler
 

@@ -183,10 +183,15 @@ class EncodedJSON:
         self.pieces = pieces
 
 
+def success_pieces(data: EncodedJSON, warnings: list[str] | None = None) -> list[bytes | memoryview]:
+    """`success_body` of an encoded ``data`` as pieces to send one after the other."""
+    tail = b',"warnings":' + dumps(warnings) + b"}" if warnings else b"}"
+    return [b'{"status":"success","data":', *data.pieces, tail]
+
+
 def success_body(data: Any, warnings: list[str] | None = None) -> bytes:
     if isinstance(data, EncodedJSON):
-        tail = b',"warnings":' + dumps(warnings) + b"}" if warnings else b"}"
-        return b"".join([b'{"status":"success","data":', *data.pieces, tail])
+        return b"".join(success_pieces(data, warnings))
     out: dict[str, Any] = {"status": "success"}
     if data is not None:
         out["data"] = data
@@ -204,7 +209,25 @@ def error_body(err: ApiError, data: Any = None) -> bytes:
     return dumps(out)
 
 
-def respond(data: Any, warnings: list[str] | None = None) -> web.Response:
+#: Answers from this size on are sent piece by piece: joined first, a large matrix was
+#: copied once more (tens of megabytes, each page of them faulted in).
+STREAM_BYTES = 1 << 20
+
+
+async def respond(
+    request: web.Request, data: Any, warnings: list[str] | None = None
+) -> web.StreamResponse:
+    if isinstance(data, EncodedJSON):
+        pieces = success_pieces(data, warnings)
+        size = sum(len(p) for p in pieces)
+        if size >= STREAM_BYTES:
+            resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+            resp.content_length = size
+            await resp.prepare(request)
+            for piece in pieces:
+                await resp.write(piece)
+            await resp.write_eof()
+            return resp
     return web.Response(body=success_body(data, warnings), content_type="application/json")
 
 

@@ -385,6 +385,27 @@ async def test_exactly_11000_points_are_allowed(base: str) -> None:
     assert len(body["data"]["result"][0]["values"]) == 11001
 
 
+@pytest.mark.parametrize("path,params", [
+    ("query_range", [("query", "up or special or temp"), ("start", _s(T0)), ("end", _s(T0 + 8 * STEP)), ("step", "1")]),
+    ("query", [("query", "special"), ("time", _s(T0 + 1500))]),
+])
+async def test_answers_sent_in_pieces_equal_joined_ones(
+    base: str, path: str, params: list[tuple[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vigilops.query.api import promjson
+
+    async def fetch() -> tuple[bytes, aiohttp.typedefs.LooseHeaders]:
+        async with aiohttp.ClientSession() as s, s.get(f"{base}/{path}", params=params) as resp:
+            assert resp.status == 200 and resp.headers["Content-Type"] == "application/json"
+            return await resp.read(), resp.headers
+
+    joined, _ = await fetch()
+    monkeypatch.setattr(promjson, "STREAM_BYTES", 1)  # every answer sent piece by piece
+    streamed, headers = await fetch()
+    assert streamed == joined and int(headers["Content-Length"]) == len(streamed)
+    assert json.loads(streamed)["status"] == "success"
+
+
 class _FailingEngine:
     """Raises the error it was given, to check the errorType and status mapping."""
 
