@@ -37,6 +37,10 @@ class BlockWriteOptions:
     #: Series are grouped into a frame until it holds about this many samples: large
     #: enough for zstd to find repetition across series, small enough to decode quickly.
     target_frame_samples: int = 1 << 16
+    #: A frame holding this many samples already ends where the metric name changes: a
+    #: query for one metric then decompresses little of its neighbours (a frame is
+    #: decompressed whole, however few of its series are wanted).
+    min_frame_samples: int = 1 << 14
     zstd_level: int = 9
     #: Frames are encoded on this many threads (zstd and most numpy work release the GIL).
     threads: int = 2
@@ -129,14 +133,6 @@ def columns_slice(cols: SampleColumns) -> BlockSlice:
     return BlockSlice(keys, np.diff(starts), read)
 
 
-def _frame_starts(counts: I64, target: int) -> I64:
-    """Cut a slice's series into frames: runs of consecutive series holding about `target`
-    samples. Returns the index of each frame's first series, plus the series count."""
-    group = (np.cumsum(counts) - counts) // target
-    cuts = np.flatnonzero(np.diff(group)) + 1
-    return np.concatenate(([0], cuts, [len(counts)])).astype(np.int64)
-
-
 def _column_slices(
     cols: SampleColumns, num_series: int, opts: BlockWriteOptions
 ) -> list[BlockSlice]:
@@ -224,8 +220,9 @@ def write_block_slices(
     Samples are read and encoded about `BlockWriteOptions.batch_samples` at a time, so
     memory stays bounded however large the block is; `slices` may be a generator that
     produces each slice only when the previous one is written. ``labels_of(keys)`` gives
-    the label sets of the series keys present in any slice (ascending, distinct), once
-    every slice is written. The result is byte for byte what `write_block` writes for
+    the label sets of series keys present in the slices (ascending, distinct), for a
+    chunk's keys while it is written (frames end at metric names, see
+    `BlockWriteOptions.min_frame_samples`) and for all of them at the end. The result is byte for byte what `write_block` writes for
     the same samples. If `slices` or a reader raises, the partial block is removed and
     the exception propagates.
     """
@@ -238,7 +235,8 @@ def write_block_slices(
     try:
         with ThreadPoolExecutor(max(opts.threads, 1)) as pool:
             rows, frame_keys, samples = _write_frames(
-                os.path.join(tmp, BLOCK_CHUNKS), slices, opts, pool
+                os.path.join(tmp, BLOCK_CHUNKS), slices,
+                lambda keys: [ls.name for ls in labels_of(keys)], opts, pool,
             )
         if not samples:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -273,7 +271,11 @@ def write_block_slices(
 
 
 def _write_frames(
-    path: str, slices: Iterable[AnySlice], opts: BlockWriteOptions, pool: ThreadPoolExecutor
+    path: str,
+    slices: Iterable[AnySlice],
+    names_of: Callable[[I64], Sequence[str]],
+    opts: BlockWriteOptions,
+    pool: ThreadPoolExecutor,
 ) -> tuple[npt.NDArray[np.void], list[I64], int]:
     """Encode the slices' frames into the chunks file at `path`. Returns the frame table
     rows, each frame's series keys and the number of samples."""
@@ -305,7 +307,7 @@ def _write_frames(
                 samples += len(ts)
 
         for sl in slices:
-            cutter = _FrameCutter(opts.target_frame_samples)
+            cutter = _FrameCutter(opts.target_frame_samples, opts.min_frame_samples, names_of)
             chunks = sl.chunks if isinstance(sl, StreamedSlice) else _chunks_of(sl, opts)
             for chunk in chunks:
                 write(cutter.feed(chunk))
@@ -319,28 +321,29 @@ def _write_frames(
 
 
 def _chunks_of(sl: BlockSlice, opts: BlockWriteOptions) -> Iterator[Chunk]:
-    """A `BlockSlice` read whole frames at a time, about `batch_samples` per read."""
+    """A `BlockSlice` read runs of consecutive series at a time, about `batch_samples`
+    per read (`_FrameCutter` makes the frames)."""
     if not len(sl.keys):
         return
-    starts = _frame_starts(sl.counts, opts.target_frame_samples)
-    sizes = np.add.reduceat(sl.counts, starts[:-1])
-    batch = (np.cumsum(sizes) - sizes) // max(opts.batch_samples, 1)
-    cuts = np.concatenate(([0], np.flatnonzero(np.diff(batch)) + 1, [len(sizes)]))
-    for fa, fb in zip(cuts[:-1].tolist(), cuts[1:].tolist()):
-        first, last = int(starts[fa]), int(starts[fb])
+    batch = (np.cumsum(sl.counts) - sl.counts) // max(opts.batch_samples, 1)
+    cuts = np.concatenate(([0], np.flatnonzero(np.diff(batch)) + 1, [len(sl.keys)])).tolist()
+    for first, last in zip(cuts[:-1], cuts[1:]):
         ts, vals = sl.read(first, last)
         yield sl.keys[first:last], sl.counts[first:last], ts, vals
 
 
 class _FrameCutter:
-    """Cuts a slice's chunks into frames as they come: the frames `_frame_starts` makes
-    of the whole slice (runs of consecutive series of about `target` samples)."""
+    """Cuts a slice's chunks into frames as they come: runs of consecutive series that end
+    once they hold `target` samples, or at least `least` samples and the next series has
+    another metric name (`names_of` gives the names of a chunk's keys)."""
 
-    def __init__(self, target: int) -> None:
+    def __init__(self, target: int, least: int, names_of: Callable[[I64], Sequence[str]]) -> None:
         self.target = target
-        self.total = 0  # samples of the slice before the next chunk
-        self.group = -1  # the group of the last series seen
-        self.pending: list[Chunk] = []  # the frame being filled
+        self.least = least
+        self.names_of = names_of
+        self.filled = 0  # samples in the frame being filled
+        self.name: str | None = None  # the metric name of its last series
+        self.pending: list[Chunk] = []  # its series so far
 
     def feed(self, chunk: Chunk) -> list[Chunk]:
         """Take a chunk; return the frames it completes."""
@@ -349,30 +352,31 @@ class _FrameCutter:
             raise ValueError(f"slice reader gave {len(ts)} samples, expected {int(counts.sum())}")
         if not len(keys):
             return []
-        group = (self.total + np.cumsum(counts) - counts) // self.target
-        self.total += len(ts)
-        begins = np.flatnonzero(np.diff(group, prepend=self.group))  # where frames begin
-        self.group = int(group[-1])
+        names = self.names_of(keys)
         at = np.zeros(len(counts) + 1, dtype=np.int64)
         np.cumsum(counts, out=at[1:])
         done: list[Chunk] = []
-        bounds = [0, *begins.tolist(), len(keys)]
-        for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
-            if i and self.pending:  # a frame begins at `a`: the pending one is complete
+        first = 0  # the chunk's first series not in `pending` yet
+        for i, (c, name) in enumerate(zip(counts.tolist(), names, strict=True)):
+            if self.filled and (
+                self.filled >= self.target or (self.filled >= self.least and name != self.name)
+            ):
+                if i > first:
+                    x, y = int(at[first]), int(at[i])
+                    self.pending.append((keys[first:i], counts[first:i], ts[x:y], vals[x:y]))
                 done.append(_joined(self.pending))
-                self.pending = []
-            if a < b:
-                x, y = int(at[a]), int(at[b])
-                self.pending.append((keys[a:b], counts[a:b], ts[x:y], vals[x:y]))
-        if self.pending:  # copied, so that the chunk need not stay alive for it
-            k, c, t, v = self.pending[-1]
-            self.pending[-1] = (k.copy(), c.copy(), t.copy(), v.copy())
+                self.pending, self.filled, first = [], 0, i
+            self.filled += c
+            self.name = name
+        if first < len(keys):  # copied, so that the chunk need not stay alive for it
+            x = int(at[first])
+            self.pending.append((keys[first:].copy(), counts[first:].copy(), ts[x:].copy(), vals[x:].copy()))
         return done
 
     def finish(self) -> list[Chunk]:
         """The last frame."""
         done = [_joined(self.pending)] if self.pending else []
-        self.pending = []
+        self.pending, self.filled, self.name = [], 0, None
         return done
 
 
