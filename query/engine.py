@@ -180,12 +180,22 @@ def range_result(value: Value, times: Int64Array) -> Matrix:
         return Matrix([Labels()], [times.copy()], [value.values.copy()])
     if not isinstance(value, Vector):  # pragma: no cover - range_query checks the type
         raise BadQueryError("range query of a range vector or string")
-    order = sorted(range(len(value)), key=lambda i: value.labels[i])
-    out = Matrix([], [], [])
-    for i in order:
-        mask = value.present[i]
-        if mask.any():
-            out.labels.append(value.labels[i])
-            out.timestamps.append(times[mask])
-            out.values.append(value.values[i][mask])
-    return out
+    order = np.array(sorted(range(len(value)), key=lambda i: value.labels[i]), dtype=np.int64)
+    present = value.present[order]
+    counts = present.sum(axis=1)
+    kept = counts > 0
+    # Every series' present points at once; each series' are a view of them.
+    if len(order) and bool(kept.all()) and int(counts.min()) == len(times):  # no gaps: no masking
+        flat_ts = np.tile(times, len(order))
+        flat_vs = np.take(value.values, order, axis=0).reshape(-1)
+    else:
+        flat_ts = np.broadcast_to(times, present.shape)[present]
+        flat_vs = np.take(value.values, order, axis=0)[present]
+    ends = np.cumsum(counts[kept]).tolist()
+    starts = [0, *ends[:-1]]
+    return Matrix(
+        [value.labels[i] for i in order[kept].tolist()],
+        [flat_ts[a:b] for a, b in zip(starts, ends)],
+        [flat_vs[a:b] for a, b in zip(starts, ends)],
+        (flat_ts, flat_vs),
+    )

@@ -206,11 +206,15 @@ class InstantVector:
 
 @dataclass
 class Matrix:
-    """``resultType: matrix``: per series, its points (timestamps ms, values)."""
+    """``resultType: matrix``: per series, its points (timestamps ms, values).
+
+    `flat`, when set, holds every series' points back to back (series order), and
+    `timestamps`/`values` are views into it: what the JSON writer takes."""
 
     labels: list[Labels]
     timestamps: list[Int64Array]
     values: list[Float64Array]
+    flat: tuple[Int64Array, Float64Array] | None = None
 
 
 @dataclass

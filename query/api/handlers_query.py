@@ -218,7 +218,9 @@ def encode_data(value: Result) -> EncodedJSON:
     through orjson); a vector's or matrix's points are laid out by compiled loops and not
     copied again on the way (`vigilops.query.api.points_json`)."""
     if isinstance(value, Matrix):
-        pieces = matrix_result_pieces(metric_objects(value.labels), value.timestamps, value.values)
+        pieces = matrix_result_pieces(
+            metric_objects(value.labels), value.timestamps, value.values, value.flat
+        )
         return EncodedJSON([b'{"resultType":"matrix","result":', *pieces, b"}"])
     if isinstance(value, InstantVector):
         pieces = vector_pieces(metric_objects(value.labels), value.t, value.values)

@@ -143,12 +143,16 @@ def matrix_result_pieces(
     metrics: list[bytes],
     timestamps: Sequence[npt.NDArray[np.int64]],
     values: Sequence[npt.NDArray[np.float64]],
+    flat: tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]] | None = None,
 ) -> list[bytes | memoryview]:
-    """`matrix_result` in pieces to join (`EncodedJSON`)."""
+    """`matrix_result` in pieces to join (`EncodedJSON`); `flat`: the series' points
+    already back to back (`Matrix.flat`)."""
     if not metrics:
         return [b"[]"]
     lengths = np.fromiter((len(t) for t in timestamps), dtype=np.int64, count=len(timestamps))
-    return matrix_pieces(metrics, np.concatenate(timestamps), np.concatenate(values), lengths)
+    if flat is None:
+        flat = (np.concatenate(timestamps), np.concatenate(values))
+    return matrix_pieces(metrics, flat[0], flat[1], lengths)
 
 
 # ---- envelope ----------------------------------------------------------------------------
