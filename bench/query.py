@@ -20,6 +20,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import statistics
 import time
 import urllib.parse
@@ -96,10 +97,13 @@ def ensure_loaded(ds: Dataset, system: str, root: str, step: Any) -> str:
     sub = {"vigilops": "vigilops", "prometheus": "prometheus", "victoriametrics": "victoria-metrics"}[system]
     data_dir = os.path.join(root, sub)
     marker = os.path.join(root, f"{system}.loaded.json")
+    loaded = {"dataset": ds.path, "layout": _vigilops_layout() if system == "vigilops" else ""}
     if os.path.exists(marker):
         with open(marker) as f:
-            if json.load(f).get("dataset") == ds.path:
-                return data_dir
+            before = json.load(f)
+        if {k: before.get(k, "") for k in loaded} == loaded:
+            return data_dir
+        shutil.rmtree(data_dir, ignore_errors=True)  # loaded by another version: again
     os.makedirs(root, exist_ok=True)
     log = os.path.join(root, f"{system}.load.log")
     step(f"query: loading the dataset into {NAMES[system]} (once; log: {log})")
@@ -107,8 +111,23 @@ def ensure_loaded(ds: Dataset, system: str, root: str, step: Any) -> str:
               "victoriametrics": victoriametrics_import}[system]
     loader(ds, root, log)
     with open(marker, "w") as f:
-        json.dump({"dataset": ds.path, "loaded_at": time.time()}, f)
+        json.dump({**loaded, "loaded_at": time.time()}, f)
     return data_dir
+
+
+def _vigilops_layout() -> str:
+    """A digest of the code that decides how VigilOps lays a block out (frame cuts and
+    encoding): data loaded by an earlier version is loaded again, not timed as it was."""
+    import hashlib
+
+    from vigilops.tsdb.block import writer
+    from vigilops.tsdb.chunks import frame
+
+    digest = hashlib.sha256()
+    for module in (writer, frame):
+        with open(module.__file__ or "", "rb") as f:
+            digest.update(f.read())
+    return digest.hexdigest()[:16]
 
 
 @contextmanager
