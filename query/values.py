@@ -28,7 +28,7 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from vigilops.query.window_kernels import window_bounds
+from vigilops.query.window_kernels import has_stale, window_bounds
 from vigilops.tsdb.model import METRIC_NAME, Labels, stale_mask
 
 Int64Array: TypeAlias = npt.NDArray[np.int64]
@@ -322,10 +322,13 @@ def windows_from_flat(
     The windows' bounds are found when asked for (`Windows.lo`)."""
     n = len(labels)
     eval_ts = np.asarray(eval_ts, dtype=np.int64)
-    drop = stale_mask(vs)
-    if keep is not None:
-        drop |= ~keep
-    if drop.any():
+    if keep is None and not has_stale(vs):  # the usual case: nothing to drop, no mask made
+        drop = None
+    else:
+        drop = stale_mask(vs)
+        if keep is not None:
+            drop |= ~keep
+    if drop is not None and drop.any():
         kept = ~drop
         owner = np.repeat(np.arange(n, dtype=np.int64), lengths)
         ts, vs = ts[kept], vs[kept]

@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from vigilops.tsdb.compiled import compile_loop
+from vigilops.tsdb.compiled import compile_loop, readonly
+from vigilops.tsdb.model import STALE_NAN_BITS
 from vigilops.tsdb.workers import ordered_map, workers
 
 Int64Array = npt.NDArray[np.int64]
@@ -85,6 +86,27 @@ def window_bounds(
 
     ordered_map(rows, row_ranges(n, n * steps))
     return lo, hi
+
+
+def _stale_count_loop(bits: npt.NDArray[np.uint64], stale: np.uint64, out: Int64Array) -> None:
+    n = 0
+    for k in range(len(bits)):
+        n += bits[k] == stale
+    out[0] = n
+
+
+_stale_count = compile_loop(
+    _stale_count_loop, lambda: (np.zeros(1, np.uint64), np.uint64(1), np.zeros(1, np.int64)),
+    lambda: (readonly(np.zeros(1, np.uint64)), np.uint64(1), np.zeros(1, np.int64)),
+)
+
+
+def has_stale(vs: Float64Array) -> bool:
+    """Whether any value is a staleness marker: one pass that reads `vs` and writes nothing
+    (a mask of the whole column, then `any`, wrote and read a byte per sample more)."""
+    out = np.zeros(1, dtype=np.int64)
+    _stale_count(np.ascontiguousarray(vs, dtype=np.float64).view(np.uint64), np.uint64(STALE_NAN_BITS), out)
+    return bool(out[0])
 
 
 def _instant_points_loop(

@@ -72,3 +72,15 @@ def test_grids_split_over_threads_give_the_same_windows_and_rates(
         split = run()
     for a, b in zip(whole, split):
         assert np.array_equal(a.view(np.uint8), b.view(np.uint8))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.sampled_from(["stale", "nan", "inf", "num"]), max_size=40), st.booleans())
+def test_has_stale_is_any_of_the_stale_mask(kinds: list[str], readonly: bool) -> None:
+    from vigilops.query.window_kernels import has_stale
+    from vigilops.tsdb.model import STALE_NAN, stale_mask
+
+    pick = {"stale": STALE_NAN, "nan": float("nan"), "inf": float("inf"), "num": 1.5}
+    vs = np.array([pick[k] for k in kinds], dtype=np.float64)
+    vs.flags.writeable = not readonly
+    assert has_stale(vs) == bool(stale_mask(vs).any()) == ("stale" in kinds)
