@@ -17,6 +17,7 @@ from ..errors import CorruptionError
 from ..filenames import BLOCK_CHUNKS, BLOCK_INDEX, BLOCK_META, BLOCK_TOMBSTONES, TMP_SUFFIX
 from ..model import Labels, Matcher
 from ..postings import Postings, postings_for_matchers
+from ..workers import ordered_map
 from .index import IndexReader
 from .meta import BlockMeta
 
@@ -25,6 +26,11 @@ I64 = npt.NDArray[np.int64]
 _TOMB_MAGIC = b"VTMB"
 _TOMB_HEADER = struct.Struct("<4sBxxxI")  # magic, version, count
 TOMB_DTYPE = np.dtype([("series", "<u4"), ("mint", "<i8"), ("maxt", "<i8")])
+
+
+#: Selections of at least this many frames open them (checksum, decompression, column
+#: reads: all release the GIL) on the shared worker threads.
+_PARALLEL_OPEN = 16
 
 
 class BlockReader:
@@ -137,19 +143,17 @@ class BlockReader:
             inside = at < len(ids)
             inside[inside] = ids[at[inside]] <= frames.series[last_pos[inside]]
             overlap = overlap[inside]
-        parts: list[AnyPart] = []
-        for i in overlap.tolist():
+        def part_of(i: int) -> AnyPart | None:
             s0 = int(rows["series_start"][i])
             frame_ids = frames.series[s0 : s0 + int(rows["series_count"][i])].astype(np.int64)
             positions, found = find_positions(frame_ids, ids)
             if not len(found):
-                continue
+                return None
             if int(rows["mint"][i]) >= mint and int(rows["maxt"][i]) <= maxt:
                 # Every sample is wanted: checked and read now, decoded where the caller
                 # places it (`concat_time_ordered`).
                 opened = open_frame(self._frame_bytes(i), where=f"{where} frame {i}", select=positions)
-                parts.append(DeferredPart(found, opened.counts, opened.write_into))
-                continue
+                return DeferredPart(found, opened.counts, opened.write_into)
             d = decode_frame(
                 self._frame_bytes(i), where=f"{where} frame {i}", select=positions,
                 mint=mint, maxt=maxt,
@@ -158,10 +162,13 @@ class BlockReader:
             if not counts.all():  # series with no sample in [mint, maxt] in this frame
                 found, counts = found[counts > 0], counts[counts > 0]
                 if not len(found):
-                    continue
+                    return None
             # Frames of one series never overlap in time and come in time order.
-            parts.append((found, counts, d.timestamps, d.values))
-        return parts
+            return (found, counts, d.timestamps, d.values)
+
+        todo = overlap.tolist()
+        opened = ordered_map(part_of, todo) if len(todo) >= _PARALLEL_OPEN else [part_of(i) for i in todo]
+        return [part for part in opened if part is not None]
 
     def _apply_tombstones(self, cols: SampleColumns) -> SampleColumns:
         tomb = self.tombstones
