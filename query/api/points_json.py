@@ -9,9 +9,10 @@ scaled by a power of ten to integers (a 55-bit mantissa times a 128-bit approxim
 10^q, whose exactness is tracked), then decimal digits are removed while the interval still
 holds a number with fewer digits.
 
-`write_matrix` lays a matrix's whole ``result`` array out in one pass (metrics, timestamps
-as `MarshalTimestamp` writes them, values), on several threads for large results (the
-loops release the GIL); `value_texts` formats an array of values.
+`matrix_pieces` and `vector_pieces` lay a matrix's or an instant vector's whole ``result``
+array out in one pass (metrics, timestamps as `MarshalTimestamp` writes them, values), on
+several threads for large results (the loop releases the GIL); `value_texts` formats an
+array of values. All three run the same loop (`_write_loop`).
 
 The loops are compiled by numba (`vigilops.tsdb.compiled`). Everything they call is in
 this module, so that a change to any of it invalidates the cached machine code.
@@ -19,6 +20,7 @@ this module, so that a change to any of it invalidates the cached machine code.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 import numba
 import numpy as np
@@ -219,6 +221,8 @@ _B16, _B32, _B48 = np.uint64(16), np.uint64(32), np.uint64(48)
 #: `_decimal_words` text: 24 bytes, "0000" and then the 20 digits of a uint64.
 _TEXT_BYTES = 24
 _DIGITS_AT = 4
+if sys.byteorder != "little":  # the digit words are read back as bytes in memory order
+    raise ImportError("vigilops's JSON writer needs a little-endian machine")
 
 
 @_jit
