@@ -69,7 +69,9 @@ def ordered_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
 
     helpers = [_shared_pool().submit(work) for _ in range(min(workers(), n) - 1)]
     work()
-    wait(helpers)
+    # A helper still queued behind other work would find nothing left: it is called off
+    # (a cancelled future counts as done only once a thread has dequeued it).
+    wait([helper for helper in helpers if not helper.cancel()])
     if failures:
         raise failures[min(failures)]
     return results  # type: ignore[return-value]  # every slot filled

@@ -66,3 +66,17 @@ def test_first_failure_in_item_order_after_the_calls_begun_end(two_workers: None
         workers.ordered_map(work, list(range(6)))
     assert 1 in finished  # item 1 had begun: it ended before ordered_map raised
     assert not set(finished) - {1, 2, 3, 4, 5}
+
+
+def test_a_call_does_not_wait_for_helpers_stuck_behind_other_work(two_workers: None) -> None:
+    # Both pool threads are busy elsewhere: the caller does every item itself and returns
+    # without waiting for its helper to get a thread.
+    release = threading.Event()
+    busy = [workers._shared_pool().submit(release.wait, 30) for _ in range(2)]
+    try:
+        assert workers.ordered_map(lambda k: k + 1, [1, 2, 3]) == [2, 3, 4]
+        assert not any(b.done() for b in busy)  # waiting for the helper would outlast them
+    finally:
+        release.set()
+        for b in busy:
+            b.result()
