@@ -220,11 +220,11 @@ def write_block_slices(
     Samples are read and encoded about `BlockWriteOptions.batch_samples` at a time, so
     memory stays bounded however large the block is; `slices` may be a generator that
     produces each slice only when the previous one is written. ``labels_of(keys)`` gives
-    the label sets of series keys present in the slices (ascending, distinct), for a
+    the label sets of series keys present in the slices (ascending, distinct): for a
     chunk's keys while it is written (frames end at metric names, see
-    `BlockWriteOptions.min_frame_samples`) and for all of them at the end. The result is byte for byte what `write_block` writes for
-    the same samples. If `slices` or a reader raises, the partial block is removed and
-    the exception propagates.
+    `BlockWriteOptions.min_frame_samples`) and for all of them at the end. The result is
+    byte for byte what `write_block` writes for the same samples. If `slices` or a reader
+    raises, the partial block is removed and the exception propagates.
     """
     opts = options or BlockWriteOptions()
     ulid = ulid or new_ulid()
