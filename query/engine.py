@@ -184,8 +184,9 @@ def range_result(value: Value, times: Int64Array) -> Matrix:
     present = value.present[order]
     counts = present.sum(axis=1)
     kept = counts > 0
-    # Every series' present points at once; each series' are a view of them.
-    if len(order) and bool(kept.all()) and int(counts.min()) == len(times):  # no gaps: no masking
+    # Every series' present points at once; each series' are a view of them. Without
+    # gaps, no masking.
+    if len(order) and bool(kept.all()) and int(counts.min()) == len(times):
         flat_ts = np.tile(times, len(order))
         flat_vs = np.take(value.values, order, axis=0).reshape(-1)
     else:
