@@ -49,17 +49,25 @@ _HEAD = 8  # S and N, u32 each
 
 
 @compile_helper
-def _column(body: U8, pos: int, count: int, out: U64) -> tuple[int, int, int]:
-    """The column of `count` elements at `pos` into `out` (unshuffled): ``(error, argument,
-    end)``, error 0 when it is whole; its width is ``body[pos]``."""
+def _fail(info: I64, error: int, arg: int) -> int:
+    info[ERROR] = error
+    info[ERROR_ARG] = arg
+    return -1
+
+
+@compile_helper
+def _column(body: U8, pos: int, count: int, out: U64, info: I64, width_slot: int) -> int:
+    """The column of `count` elements at `pos` into `out` (unshuffled), its width into
+    ``info[width_slot]``; returns where it ends, or -1 with the damage in `info`."""
     if pos >= len(body):
-        return 2, pos, pos
+        return _fail(info, 2, pos)
     width = int(body[pos])
+    info[width_slot] = width
     pos += 1
     if width > 8:
-        return 3, width, pos
+        return _fail(info, 3, width)
     if pos + width * count > len(body):
-        return 4, pos, pos
+        return _fail(info, 4, pos)
     for k in range(count):
         out[k] = 0
     for b in range(width):
@@ -67,20 +75,23 @@ def _column(body: U8, pos: int, count: int, out: U64) -> tuple[int, int, int]:
         at = pos + b * count
         for k in range(count):
             out[k] |= np.uint64(body[at + k]) << shift
-    return 0, 0, pos + width * count
+    return pos + width * count
 
 
 @compile_helper
-def _planes(body: U8, pos: int, count: int) -> tuple[int, int, int]:
-    """Locate the planes of a long column of `count` elements: ``(error, argument, end)``."""
+def _planes(body: U8, pos: int, count: int, info: I64, at_slot: int, width_slot: int) -> int:
+    """Locate the planes of a long column of `count` elements: their offset and width into
+    `info`; returns where they end, or -1 with the damage in `info`."""
     if pos >= len(body):
-        return 2, pos, pos
+        return _fail(info, 2, pos)
     width = int(body[pos])
+    info[at_slot] = pos + 1
+    info[width_slot] = width
     if width > 8:
-        return 3, width, pos
+        return _fail(info, 3, width)
     if pos + 1 + width * count > len(body):
-        return 4, pos + 1, pos
-    return 0, 0, pos + 1 + width * count
+        return _fail(info, 4, pos + 1)
+    return pos + 1 + width * count
 
 
 def _read_columns_loop(
@@ -90,71 +101,57 @@ def _read_columns_loop(
     one, zero = np.uint64(1), np.uint64(0)
     info[ERROR] = 0
     if s > n or (n and not s):
-        info[ERROR] = 1
+        _fail(info, 1, 0)
         return
     words = np.empty(s, dtype=np.uint64)
     # counts: zigzagged; each in [1, n - s + 1] (so that the sum cannot wrap), summing to n.
-    pos = _HEAD
-    info[W_COUNTS] = body[pos] if pos < len(body) else 0
-    error, arg, pos = _column(body, pos, s, words)
-    if error:
-        info[ERROR], info[ERROR_ARG] = error, arg
+    pos = _column(body, _HEAD, s, words, info, W_COUNTS)
+    if pos < 0:
         return
     total = 0
     for j in range(s):
         c = int(np.int64((words[j] >> one) ^ (zero - (words[j] & one))))
         if c < 1 or c > n - s + 1:
-            info[ERROR], info[ERROR_ARG] = 5, c
+            _fail(info, 5, c)
             return
         counts[j] = c
         starts[j] = total
         total += c
     if total != n:
-        info[ERROR], info[ERROR_ARG] = 5, total
+        _fail(info, 5, total)
         return
     # first timestamps: zigzagged deltas from series to series.
-    info[W_FIRST_TS] = body[pos] if pos < len(body) else 0
-    error, arg, pos = _column(body, pos, s, words)
-    if error:
-        info[ERROR], info[ERROR_ARG] = error, arg
+    pos = _column(body, pos, s, words, info, W_FIRST_TS)
+    if pos < 0:
         return
     t = zero
     for j in range(s):
         t += (words[j] >> one) ^ (zero - (words[j] & one))
         first_ts[j] = np.int64(t)
-    info[TS_PLANES_AT] = pos + 1
-    info[TS_WIDTH] = body[pos] if pos < len(body) else 0
-    error, arg, pos = _planes(body, pos, n - s)
-    if error:
-        info[ERROR], info[ERROR_ARG] = error, arg
+    pos = _planes(body, pos, n - s, info, TS_PLANES_AT, TS_WIDTH)
+    if pos < 0:
         return
     if pos + 2 * s > len(body):
-        info[ERROR], info[ERROR_ARG] = 6, pos
+        _fail(info, 6, pos)
         return
     info[MODES_AT] = pos
     for j in range(s):
         mode = body[pos + j]
         exp = body[pos + s + j]
         if mode > _MODE_XOR:
-            info[ERROR], info[ERROR_ARG] = 7, mode
+            _fail(info, 7, mode)
             return
         if exp > _MAX_DECIMAL_EXP or (mode == _MODE_XOR and exp != 0):
-            info[ERROR], info[ERROR_ARG] = 8, exp
+            _fail(info, 8, exp)
             return
-    pos += 2 * s
-    info[W_FIRST_VALS] = body[pos] if pos < len(body) else 0
-    error, arg, pos = _column(body, pos, s, first_vals)
-    if error:
-        info[ERROR], info[ERROR_ARG] = error, arg
+    pos = _column(body, pos + 2 * s, s, first_vals, info, W_FIRST_VALS)
+    if pos < 0:
         return
-    info[VAL_PLANES_AT] = pos + 1
-    info[VAL_WIDTH] = body[pos] if pos < len(body) else 0
-    error, arg, pos = _planes(body, pos, n - s)
-    if error:
-        info[ERROR], info[ERROR_ARG] = error, arg
+    pos = _planes(body, pos, n - s, info, VAL_PLANES_AT, VAL_WIDTH)
+    if pos < 0:
         return
     if pos != len(body):
-        info[ERROR], info[ERROR_ARG] = 9, len(body) - pos
+        _fail(info, 9, len(body) - pos)
 
 
 #: Fills `counts`, `starts` (each series' first sample), `first_ts` (absolute),
