@@ -221,18 +221,19 @@ STREAM_BYTES = 1 << 20
 async def respond(
     request: web.Request, data: Any, warnings: list[str] | None = None
 ) -> web.StreamResponse:
-    if isinstance(data, EncodedJSON):
-        pieces = success_pieces(data, warnings)
-        size = sum(len(p) for p in pieces)
-        if size >= STREAM_BYTES:
-            resp = web.StreamResponse(headers={"Content-Type": "application/json"})
-            resp.content_length = size
-            await resp.prepare(request)
-            for piece in pieces:
-                await resp.write(piece)
-            await resp.write_eof()
-            return resp
-    return web.Response(body=success_body(data, warnings), content_type="application/json")
+    if not isinstance(data, EncodedJSON):
+        return web.Response(body=success_body(data, warnings), content_type="application/json")
+    pieces = success_pieces(data, warnings)
+    size = sum(len(p) for p in pieces)
+    if size < STREAM_BYTES:
+        return web.Response(body=b"".join(pieces), content_type="application/json")
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    resp.content_length = size
+    await resp.prepare(request)
+    for piece in pieces:
+        await resp.write(piece)
+    await resp.write_eof()
+    return resp
 
 
 def respond_error(err: ApiError, data: Any = None) -> web.Response:

@@ -143,6 +143,7 @@ class BlockReader:
             inside = at < len(ids)
             inside[inside] = ids[at[inside]] <= frames.series[last_pos[inside]]
             overlap = overlap[inside]
+
         def part_of(i: int) -> AnyPart | None:
             s0 = int(rows["series_start"][i])
             frame_ids = frames.series[s0 : s0 + int(rows["series_count"][i])].astype(np.int64)
@@ -167,7 +168,10 @@ class BlockReader:
             return (found, counts, d.timestamps, d.values)
 
         todo = overlap.tolist()
-        opened = ordered_map(part_of, todo) if len(todo) >= _PARALLEL_OPEN else [part_of(i) for i in todo]
+        if len(todo) >= _PARALLEL_OPEN:
+            opened = ordered_map(part_of, todo)
+        else:
+            opened = [part_of(i) for i in todo]
         return [part for part in opened if part is not None]
 
     def _apply_tombstones(self, cols: SampleColumns) -> SampleColumns:
