@@ -298,13 +298,15 @@ def repeat_runs(ids: I64, counts: I64) -> I64:
 
 
 def _scatter_runs_loop(src_ts: I64, src_vs: U64, counts: I64, dest: I64, ts: I64, vs: U64) -> None:
-    a = 0
+    # Unsigned offsets, so that the copies vectorize (see `frame_integrate`).
+    a = np.uint64(0)
     for r in range(len(counts)):
-        p = dest[r]
-        for k in range(counts[r]):
+        p = np.uint64(dest[r])
+        n = np.uint64(counts[r])
+        for k in range(np.uint64(0), n):
             ts[p + k] = src_ts[a + k]
             vs[p + k] = src_vs[a + k]
-        a += counts[r]
+        a += n
 
 
 #: Copies the consecutive runs of ``src`` (``counts[r]`` samples each) to ``dest[r]``

@@ -276,13 +276,15 @@ def write_blocks(
 def _gather_runs_loop(
     src_ts: I64, base: int, src_bits: U64, starts: I64, lengths: I64, ts: I64, bits: U64
 ) -> None:
-    p = 0
+    # Unsigned offsets, so that the copies vectorize (see `frame_integrate`).
+    p = np.uint64(0)
     for r in range(len(starts)):
-        a = starts[r]
-        for k in range(lengths[r]):
+        a = np.uint64(starts[r])
+        n = np.uint64(lengths[r])
+        for k in range(np.uint64(0), n):
             ts[p + k] = src_ts[a + k] + base
             bits[p + k] = src_bits[a + k]
-        p += lengths[r]
+        p += n
 
 
 #: Copies the runs ``src[starts[r] : starts[r] + lengths[r]]`` one after the other, in

@@ -551,6 +551,23 @@ def test_time_range_decode_keeps_exactly_the_samples_inside(
     series: list[list[int]], mint: int, width: int
 ) -> None:
     # Timestamps in any order (the codec allows it); values of all three modes.
+    _check_time_range_decode(series, mint, width)
+
+
+@given(
+    st.lists(st.lists(st.integers(-400, 400), min_size=1, max_size=300), min_size=1, max_size=5),
+    st.integers(-500, 500),
+    st.integers(0, 900),
+)
+def test_time_range_decode_of_increasing_timestamps_keeps_exactly_the_samples_inside(
+    series: list[list[int]], mint: int, width: int
+) -> None:
+    # The usual case, where the decoder finds the range by bisection: long series, and
+    # ranges that cut either end, both, neither, or fall between two samples.
+    _check_time_range_decode([sorted(s) for s in series], mint, width)
+
+
+def _check_time_range_decode(series: list[list[int]], mint: int, width: int) -> None:
     counts = np.array([len(s) for s in series], dtype=np.int64)
     ts = np.array([t for s in series for t in s], dtype=np.int64)
     vals = np.concatenate([np.array(s, dtype=np.float64) * (0.5 if i % 3 == 1 else 1.0) + (

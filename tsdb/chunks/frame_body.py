@@ -72,8 +72,8 @@ def _column(body: U8, pos: int, count: int, out: U64, info: I64, width_slot: int
         out[k] = 0
     for b in range(width):
         shift = np.uint64(8 * b)
-        at = pos + b * count
-        for k in range(count):
+        at = np.uint64(pos + b * count)  # unsigned: see `frame_integrate`
+        for k in range(np.uint64(0), np.uint64(count)):
             out[k] |= np.uint64(body[at + k]) << shift
     return pos + width * count
 

@@ -6,7 +6,12 @@ mantissa deltas, mantissa delta-of-deltas or XORed float bits. Undoing that is a
 sum (or XOR) per series; as whole-array numpy it took a dozen passes over memory per
 column. Here each selected series' column is gathered from its byte planes in one pass,
 integrated by a running sum, and (decimal values) converted and divided in a loop that
-vectorizes; only the samples of the time range asked for are kept.
+vectorizes. With a time range, a series' timestamps are integrated first, the range found
+by bisection, and only its samples converted and written out: an instant query needs the
+last minutes of frames that hold an hour.
+
+Indices in the inner loops are unsigned: with a signed ``a + k`` index numba checks for a
+negative (from-the-end) index at every element, and the loop does not vectorize.
 
 Integer arithmetic is on uint64 and wraps modulo 2**64, exactly as the encoder's does.
 """
@@ -34,37 +39,37 @@ _MIN_INT64, _MAX_INT64 = -(2**63), 2**63 - 1
 def _gather_planes(planes: U8, r: int, c: int, rest: U64) -> None:
     """``rest[k]`` (1 <= k < c) = the element at ``r + k`` of a column stored as byte
     planes: one pass per series for the usual widths (1 to 4 bytes), so that the loop
-    vectorizes; wider columns add their further planes one pass each."""
+    vectorizes; wider columns add their further planes one pass each (unsigned indices:
+    with signed ones this was nine times slower)."""
     w = planes.shape[0]
+    one = np.uint64(1)
+    n = np.uint64(c)
+    at = np.uint64(r)
     if w == 0:
-        for k in range(1, c):
+        for k in range(one, n):
             rest[k] = 0
         return
-    p0 = planes[0]
     if w == 1:
-        for k in range(1, c):
-            rest[k] = np.uint64(p0[r + k])
+        for k in range(one, n):
+            rest[k] = np.uint64(planes[0, at + k])
         return
-    p1 = planes[1]
     if w == 2:
-        for k in range(1, c):
-            rest[k] = np.uint64(p0[r + k]) | (np.uint64(p1[r + k]) << np.uint64(8))
+        for k in range(one, n):
+            rest[k] = np.uint64(planes[0, at + k]) | (np.uint64(planes[1, at + k]) << np.uint64(8))
         return
-    p2 = planes[2]
     if w == 3:
-        for k in range(1, c):
-            rest[k] = (np.uint64(p0[r + k]) | (np.uint64(p1[r + k]) << np.uint64(8))
-                       | (np.uint64(p2[r + k]) << np.uint64(16)))
+        for k in range(one, n):
+            rest[k] = (np.uint64(planes[0, at + k]) | (np.uint64(planes[1, at + k]) << np.uint64(8))
+                       | (np.uint64(planes[2, at + k]) << np.uint64(16)))
         return
-    p3 = planes[3]
-    for k in range(1, c):
-        rest[k] = (np.uint64(p0[r + k]) | (np.uint64(p1[r + k]) << np.uint64(8))
-                   | (np.uint64(p2[r + k]) << np.uint64(16)) | (np.uint64(p3[r + k]) << np.uint64(24)))
+    for k in range(one, n):
+        rest[k] = (np.uint64(planes[0, at + k]) | (np.uint64(planes[1, at + k]) << np.uint64(8))
+                   | (np.uint64(planes[2, at + k]) << np.uint64(16))
+                   | (np.uint64(planes[3, at + k]) << np.uint64(24)))
     for b in range(4, w):
-        pb = planes[b]
         shift = np.uint64(8 * b)
-        for k in range(1, c):
-            rest[k] |= np.uint64(pb[r + k]) << shift
+        for k in range(one, n):
+            rest[k] |= np.uint64(planes[b, at + k]) << shift
 
 
 def _integrate_loop(
@@ -94,66 +99,158 @@ def _integrate_loop(
         longest = max(longest, counts[j])
     # A series' stored elements, gathered from the byte planes, then integrated in place.
     rest = np.zeros(longest, dtype=np.uint64)
+    # With a time range, the values too get a scratch column: only the samples kept are
+    # converted and written out (an instant query keeps a few minutes of a frame's hour).
+    vrest = np.zeros(longest if filtering else 0, dtype=np.uint64)
     for j in range(len(counts)):
         r = rest_start[j] - 1  # the k-th sample (k >= 1) is at r + k in the planes
         c = counts[j]
         if len(dest):
             p = dest[j]
+        if filtering:
+            p = _integrate_window(ts_planes, val_planes, r, c, first_ts[j], first_vals[j],
+                                  modes[j], pow10[exps[j]], mint, maxt, rest, vrest,
+                                  out_ts, out_vs, out_bits, p, kept, j)
+            continue
         # Timestamps: the running sum of the running sum of the delta-of-deltas.
         _gather_planes(ts_planes, r, c, rest)
+        at = np.uint64(p)
+        n = np.uint64(c)
         t = first_ts[j]
         t_step = zero
-        out_ts[p] = t
-        for k in range(1, c):
+        out_ts[at] = t
+        for k in range(one, n):
             u = rest[k]
             t_step += (u >> one) ^ (zero - (u & one))
             t += t_step
-            out_ts[p + k] = t
+            out_ts[at + k] = t
         # Values: the running XOR of the words, or the mantissas' running sum(s) and then,
         # in a loop of its own (which vectorizes), their conversion and division.
         _gather_planes(val_planes, r, c, rest)
         mode = modes[j]
-        u = first_vals[j]
         if mode != _DECIMAL_DELTA and mode != _DECIMAL_DOD:
-            bits = u
-            out_bits[p] = bits
-            for k in range(1, c):
+            bits = first_vals[j]
+            out_bits[at] = bits
+            for k in range(one, n):
                 bits ^= rest[k]
-                out_bits[p + k] = bits
+                out_bits[at + k] = bits
         else:
-            m = (u >> one) ^ (zero - (u & one))
-            rest[0] = m
-            if mode == _DECIMAL_DOD:
-                m_step = zero
-                for k in range(1, c):
-                    u = rest[k]
-                    m_step += (u >> one) ^ (zero - (u & one))
-                    m += m_step
-                    rest[k] = m
-            else:
-                for k in range(1, c):
-                    u = rest[k]
-                    m += (u >> one) ^ (zero - (u & one))
-                    rest[k] = m
-            if exps[j] != 0:
-                scale = pow10[exps[j]]
-                for k in range(c):
-                    out_vs[p + k] = float(np.int64(rest[k])) / scale
-            else:
-                for k in range(c):
-                    out_vs[p + k] = float(np.int64(rest[k]))
-        start = p
-        if filtering:
-            # Keep the samples in [mint, maxt], moving them down over the others.
-            for k in range(c):
-                t_k = np.int64(out_ts[start + k])
-                if mint <= t_k <= maxt:
-                    out_ts[p] = out_ts[start + k]
-                    out_bits[p] = out_bits[start + k]
-                    p += 1
+            _sum_mantissas(rest, first_vals[j], c, mode == _DECIMAL_DOD)
+            scale = pow10[exps[j]]  # 1.0 for exponent 0: the division is then exact
+            for k in range(zero, n):
+                out_vs[at + k] = float(np.int64(rest[k])) / scale
+        kept[j] = c
+        p += c
+
+
+@compile_helper
+def _sum_mantissas(rest: U64, u: np.uint64, c: int, dod: bool) -> None:
+    """``rest[:c]`` = the mantissas of a decimal series: its first (zigzag `u`) and the
+    running sum of ``rest[1:c]`` (of their running sum with `dod`), modulo 2**64."""
+    one = np.uint64(1)
+    zero = np.uint64(0)
+    n = np.uint64(c)
+    m = (u >> one) ^ (zero - (u & one))
+    rest[0] = m
+    if dod:
+        m_step = zero
+        for k in range(one, n):
+            u = rest[k]
+            m_step += (u >> one) ^ (zero - (u & one))
+            m += m_step
+            rest[k] = m
+    else:
+        for k in range(one, n):
+            u = rest[k]
+            m += (u >> one) ^ (zero - (u & one))
+            rest[k] = m
+
+
+@compile_helper
+def _first_at_least(ts: U64, n: np.uint64, t: int) -> np.uint64:
+    """The first position k < n with ``int64(ts[k]) >= t`` (n if none), by bisection."""
+    lo = np.uint64(0)
+    hi = n
+    while lo < hi:
+        mid = (lo + hi) >> np.uint64(1)
+        if np.int64(ts[mid]) < t:
+            lo = mid + np.uint64(1)
         else:
-            p += c
-        kept[j] = p - start
+            hi = mid
+    return lo
+
+
+@compile_helper
+def _integrate_window(
+    ts_planes: U8, val_planes: U8, r: int, c: int, t: np.uint64, u: np.uint64, mode: int,
+    scale: float, mint: int, maxt: int, rest: U64, vrest: U64,
+    out_ts: U64, out_vs: F64, out_bits: U64, p: int, kept: I64, j: int,
+) -> int:
+    """One series of `_integrate_loop` with a time range: its timestamps integrated in
+    `rest`, its values only up to the last sample kept, in `vrest`; the samples in
+    [mint, maxt] written from `p` on. Returns the position after them."""
+    one = np.uint64(1)
+    zero = np.uint64(0)
+    n = np.uint64(c)
+    _gather_planes(ts_planes, r, c, rest)
+    t_step = zero
+    steps = zero  # the OR of the steps: its top bit is set if the timestamps ever go back
+    rest[0] = t
+    for k in range(one, n):
+        u_k = rest[k]
+        t_step += (u_k >> one) ^ (zero - (u_k & one))
+        steps |= t_step
+        t += t_step
+        rest[k] = t
+    # [lo, hi): from the first sample in [mint, maxt] to the last, found by bisection when
+    # the timestamps increase (as they do, but the codec allows any order: then all).
+    lo, hi = zero, n
+    if steps >> np.uint64(63) == zero:
+        lo = _first_at_least(rest, n, mint)
+        if maxt < _MAX_INT64:
+            hi = _first_at_least(rest, n, maxt + 1)
+    if lo >= hi:
+        kept[j] = 0
+        return p
+    inside = 0
+    for k in range(lo, hi):
+        t_k = np.int64(rest[k])
+        inside += int((mint <= t_k) & (t_k <= maxt))
+    _gather_planes(val_planes, r, int(hi), vrest)
+    xor = mode != _DECIMAL_DELTA and mode != _DECIMAL_DOD
+    if xor:
+        bits = u
+        vrest[0] = bits
+        for k in range(one, hi):
+            bits ^= vrest[k]
+            vrest[k] = bits
+    else:
+        _sum_mantissas(vrest, u, int(hi), mode == _DECIMAL_DOD)
+    at = np.uint64(p)
+    m = hi - lo
+    if inside == np.int64(m):
+        for k in range(zero, m):
+            out_ts[at + k] = rest[lo + k]
+        if xor:
+            for k in range(zero, m):
+                out_bits[at + k] = vrest[lo + k]
+        else:
+            for k in range(zero, m):
+                out_vs[at + k] = float(np.int64(vrest[lo + k])) / scale
+        kept[j] = inside
+        return p + inside
+    start = p
+    for k in range(lo, hi):
+        t_k = np.int64(rest[k])
+        if mint <= t_k <= maxt:
+            out_ts[p] = rest[k]
+            if xor:
+                out_bits[p] = vrest[k]
+            else:
+                out_vs[p] = float(np.int64(vrest[k])) / scale
+            p += 1
+    kept[j] = p - start
+    return p
 
 
 _integrate = compile_loop(
