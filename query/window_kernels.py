@@ -35,26 +35,27 @@ def _window_bounds_loop(
     lo: Int64Array,
     hi: Int64Array,
 ) -> None:
+    one = np.uint64(1)  # unsigned positions: see `_extrapolated_rate_loop`
     for s in range(len(starts)):
-        a = starts[s]
+        a = np.uint64(starts[s])
         b = a
-        end = ends[s]
+        end = np.uint64(ends[s])
         previous = eval_ts[0] if len(eval_ts) else 0
         for j in range(len(eval_ts)):
             right = eval_ts[j]
             if right < previous:  # a grid that goes back in time: search from the start
-                a = starts[s]
+                a = np.uint64(starts[s])
                 b = a
             previous = right
             left = right - range_ms
             while a < end and ts[a] < left:
-                a += 1
+                a += one
             if b < a:
                 b = a
             while b < end and ts[b] <= right:
-                b += 1
-            lo[s, j] = a
-            hi[s, j] = b
+                b += one
+            lo[s, j] = np.int64(a)
+            hi[s, j] = np.int64(b)
 
 
 _window_bounds = compile_loop(
@@ -121,9 +122,10 @@ def _instant_points_loop(
     present: BoolArray,
     sample_ts: Int64Array,
 ) -> None:
+    one = np.uint64(1)  # unsigned positions: see `_extrapolated_rate_loop`
     for s in range(len(starts)):
-        first = starts[s]
-        end = ends[s]
+        first = np.uint64(starts[s])
+        end = np.uint64(ends[s])
         b = first
         previous = upper[0] if len(upper) else 0
         for j in range(len(upper)):
@@ -132,9 +134,9 @@ def _instant_points_loop(
                 b = first
             previous = right
             while b < end and ts[b] <= right:
-                b += 1
-            k = b - 1
-            if k >= first and ts[k] >= lower[j] and bits[k] != stale_bits:
+                b += one
+            k = b - one
+            if b > first and ts[k] >= lower[j] and bits[k] != stale_bits:
                 present[s, j] = True
                 values[s, j] = bits[k]
                 sample_ts[s, j] = ts[k]
@@ -188,86 +190,90 @@ def _extrapolated_rate_loop(
     present: BoolArray,
 ) -> None:
     steps = len(eval_ts)
+    # Sample positions are unsigned: numba checks every signed index for a negative
+    # (from-the-end) value, which cost a quarter of the time of this loop.
+    one = np.uint64(1)
+    zero = np.uint64(0)
     longest = 0
     for s in range(len(starts)):
         longest = max(longest, ends[s] - starts[s])
     # Positions k of a series where the value decreases (vs[k] < vs[k - 1]): a counter
     # reset, whose previous value is added back when k - 1 and k both lie in a window.
-    drops = np.empty(longest, dtype=np.int64)
+    drops = np.empty(longest, dtype=np.uint64)
     count = np.empty(steps, dtype=np.int64)
     result = np.empty(steps, dtype=np.float64)
     first_v = np.empty(steps, dtype=np.float64)
     first_t = np.empty(steps, dtype=np.int64)
     last_t = np.empty(steps, dtype=np.int64)
     for s in range(len(starts)):
-        first = starts[s]
-        end = ends[s]
-        n_drops = 0
+        first = np.uint64(starts[s])
+        end = np.uint64(ends[s])
+        n_drops = zero
         if is_counter:
-            for k in range(first + 1, end):
-                if vs[k] < vs[k - 1]:
+            for k in range(first + one, end):
+                if vs[k] < vs[k - one]:
                     drops[n_drops] = k
-                    n_drops += 1
+                    n_drops += one
         # The windows' raw numbers first, finding each window's samples by two pointers
         # that walk the series along the grid (as `window_bounds` does) and d, the first
         # drop after the window's first sample; then the extrapolation in a pass without
         # branches, which vectorizes: its six divisions per window are most of the work.
         a = first
         b = first
-        d = 0
-        da = 0
-        db = 0
+        d = zero
+        da = zero
+        db = zero
         previous = eval_ts[0] if steps else 0
         for j in range(steps):
             right = eval_ts[j]
             if right < previous:  # a grid that goes back in time: search from the start
                 a = first
                 b = first
-                d = 0
+                d = zero
             previous = right
             left = right - range_ms
             # Both ends mostly move by as many samples as at the step before: that guess is
             # checked first, and the walk done only when it fails.
             g = a + da
-            if g <= end and (g == a or ts[g - 1] < left) and (g == end or ts[g] >= left):
+            if g <= end and (g == a or ts[g - one] < left) and (g == end or ts[g] >= left):
                 da = g - a
                 a = g
             else:
                 a0 = a
                 while a < end and ts[a] < left:
-                    a += 1
+                    a += one
                 da = a - a0
             if b < a:
                 b = a
             g = b + db
-            if g <= end and (g == b or ts[g - 1] <= right) and (g == end or ts[g] > right):
+            if g <= end and (g == b or ts[g - one] <= right) and (g == end or ts[g] > right):
                 db = g - b
                 b = g
             else:
                 b0 = b
                 while b < end and ts[b] <= right:
-                    b += 1
+                    b += one
                 db = b - b0
             n = b - a
-            count[j] = n
-            if n < 2:
+            count[j] = np.int64(n)
+            if n < np.uint64(2):
                 result[j] = 0.0
                 first_v[j] = 0.0
                 first_t[j] = 0
                 last_t[j] = 1
                 continue
             while d < n_drops and drops[d] <= a:
-                d += 1
+                d += one
             v0 = vs[a]
-            r = vs[b - 1] - v0
-            k = d
-            while k < n_drops and drops[k] < b:
-                r += vs[drops[k] - 1]
-                k += 1
+            r = vs[b - one] - v0
+            q = d
+            while q < n_drops and drops[q] < b:
+                r += vs[drops[q] - one]
+                q += one
             result[j] = r
             first_v[j] = v0
             first_t[j] = ts[a]
-            last_t[j] = ts[b - 1]
+            last_t[j] = ts[b - one]
         for j in range(steps):
             r = result[j]
             v0 = first_v[j]
