@@ -136,9 +136,13 @@ def _integrate_loop(
                 out_bits[at + k] = bits
         else:
             _sum_mantissas(rest, first_vals[j], c, mode == _DECIMAL_DOD)
-            scale = pow10[exps[j]]  # 1.0 for exponent 0: the division is then exact
-            for k in range(zero, n):
-                out_vs[at + k] = float(np.int64(rest[k])) / scale
+            if exps[j] != 0:
+                scale = pow10[exps[j]]
+                for k in range(zero, n):
+                    out_vs[at + k] = float(np.int64(rest[k])) / scale
+            else:  # integers (most counters): no division
+                for k in range(zero, n):
+                    out_vs[at + k] = float(np.int64(rest[k]))
         kept[j] = c
         p += c
 
@@ -234,9 +238,12 @@ def _integrate_window(
         if xor:
             for k in range(zero, m):
                 out_bits[at + k] = vrest[lo + k]
-        else:
+        elif scale != 1.0:
             for k in range(zero, m):
                 out_vs[at + k] = float(np.int64(vrest[lo + k])) / scale
+        else:  # integers (most counters): no division
+            for k in range(zero, m):
+                out_vs[at + k] = float(np.int64(vrest[lo + k]))
         kept[j] = inside
         return p + inside
     start = p
