@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from vigilops.tsdb.compiled import compile_loop, readonly
 from vigilops.tsdb.model import STALE_NAN_BITS
-from vigilops.tsdb.workers import ordered_map, workers
+from vigilops.tsdb.workers import ordered_map, piece_count
 
 Int64Array = npt.NDArray[np.int64]
 Float64Array = npt.NDArray[np.float64]
@@ -341,13 +341,13 @@ def extrapolated_rate_grid(
     return out, present
 
 
-#: Windows per thread below which a grid is not split.
+#: Windows per piece below which a grid is not split further.
 _PARALLEL_WINDOWS = 1 << 16
 
 
 def row_ranges(rows: int, cells: int) -> list[tuple[int, int]]:
-    """Row slices ``(a, b)`` of a (rows x steps) grid of `cells` windows: one per worker
-    thread (`vigilops.tsdb.workers`) when the grid is large, else one."""
-    pieces = max(1, min(workers(), cells // _PARALLEL_WINDOWS, rows))
+    """Row slices ``(a, b)`` of a (rows x steps) grid of `cells` windows: several per
+    worker thread (`vigilops.tsdb.workers.piece_count`) when the grid is large, else one."""
+    pieces = min(piece_count(cells, _PARALLEL_WINDOWS), max(rows, 1))
     cuts = np.linspace(0, rows, pieces + 1).astype(np.int64).tolist()
     return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a] or [(0, 0)]

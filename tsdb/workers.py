@@ -35,6 +35,20 @@ def workers() -> int:
     return _WORKERS
 
 
+#: Pieces per thread that `piece_count` cuts work into: `ordered_map` hands pieces out in
+#: turn, so a thread that starts late or shares its core with another process leaves the
+#: rest of its share to the others instead of making them wait for its half.
+PIECES_PER_THREAD = 4
+
+
+def piece_count(size: int, least: int) -> int:
+    """How many pieces to cut work of `size` units into for `ordered_map`, each of `least`
+    units at least: one without worker threads, else up to `PIECES_PER_THREAD` a thread."""
+    if workers() < 2:
+        return 1
+    return max(1, min(workers() * PIECES_PER_THREAD, size // least))
+
+
 def _shared_pool() -> ThreadPoolExecutor:
     global _pool
     with _lock:

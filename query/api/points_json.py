@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from vigilops.tsdb.compiled import compile_loop, readonly
-from vigilops.tsdb.workers import ordered_map, workers
+from vigilops.tsdb.workers import ordered_map, piece_count
 
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
@@ -459,7 +459,7 @@ def value_texts(values: F64) -> list[str]:
 
 
 # ---- matrices --------------------------------------------------------------------------------
-#: Points per thread when a matrix is large enough to lay out on several.
+#: Points per piece at least when a matrix is laid out on several threads.
 _PARALLEL_POINTS = 1 << 13
 
 
@@ -513,10 +513,10 @@ def _pieces(
     metric_offsets = np.zeros(len(metrics) + 1, dtype=np.int64)
     np.cumsum([len(m) for m in metrics], out=metric_offsets[1:])
     metric_data = np.frombuffer(b"".join(metrics), dtype=np.uint8)
-    pieces = min(workers(), len(ts) // _PARALLEL_POINTS, len(metrics))
+    pieces = min(piece_count(len(ts), _PARALLEL_POINTS), len(metrics))
     if pieces < 2:
         return [b"[", _write_series(metric_offsets, metric_data, ts, values, point_offsets, layout), b"]"]
-    # Cut the series into runs of about equal points; each thread writes one run.
+    # Cut the series into runs of about equal points, several per thread.
     cuts = np.searchsorted(point_offsets, np.linspace(0, len(ts), pieces + 1)[1:-1])
     bounds = [0, *np.unique(cuts).tolist(), len(metrics)]
     runs = [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]

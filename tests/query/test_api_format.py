@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from vigilops.query.api import params
+import vigilops.tsdb.workers as workers_module
 from vigilops.query.api.promjson import (
     ApiError,
     ErrorType,
@@ -252,7 +253,7 @@ def test_large_matrices_format_in_parallel_pieces_identically(monkeypatch: pytes
     metrics = [orjson.dumps({"job": str(i)}) for i in range(len(lengths))]
     expected = _matrix_by_points(metrics, ts, vs)
     monkeypatch.setattr(points_json, "_PARALLEL_POINTS", 1000)
-    monkeypatch.setattr(points_json, "workers", lambda: 4)
+    monkeypatch.setattr(workers_module, "workers", lambda: 4)
     assert matrix_result(metrics, ts, vs) == expected
 
 
@@ -270,7 +271,7 @@ def test_large_vectors_format_in_parallel_pieces_identically(monkeypatch: pytest
     vec = InstantVector(1_700_000_000_123, [Labels({"job": str(i)}) for i in range(3000)], values)
     expected = success_body(encode_result(vec))
     monkeypatch.setattr(points_json, "_PARALLEL_POINTS", 500)
-    monkeypatch.setattr(points_json, "workers", lambda: 4)
+    monkeypatch.setattr(workers_module, "workers", lambda: 4)
     assert success_body(encode_data(vec)) == expected
 
 

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vigilops.query.window_kernels import window_bounds
+import vigilops.tsdb.workers as workers_module
 
 timestamps = st.lists(st.integers(-50, 50), max_size=12).map(lambda xs: sorted(set(xs)))
 
@@ -67,8 +68,9 @@ def test_grids_split_over_threads_give_the_same_windows_and_rates(
     whole = run()
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(wk, "_PARALLEL_WINDOWS", 1)
-        mp.setattr(wk, "workers", lambda: 3)
-        assert len(wk.row_ranges(len(series), len(series) * steps)) == min(3, len(series))
+        mp.setattr(workers_module, "workers", lambda: 3)
+        pieces = min(3 * workers_module.PIECES_PER_THREAD, len(series))
+        assert len(wk.row_ranges(len(series), len(series) * steps)) == pieces
         split = run()
     for a, b in zip(whole, split):
         assert np.array_equal(a.view(np.uint8), b.view(np.uint8))

@@ -80,3 +80,17 @@ def test_a_call_does_not_wait_for_helpers_stuck_behind_other_work(two_workers: N
         release.set()
         for b in busy:
             b.result()
+
+
+def test_piece_count_gives_several_pieces_a_thread_and_none_smaller_than_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(workers, "_WORKERS", 2)
+    per = workers.PIECES_PER_THREAD
+    assert per > 1
+    assert workers.piece_count(10**9, 1000) == 2 * per  # large work: several a thread
+    assert workers.piece_count(5_000, 1000) == min(5, 2 * per)  # each piece >= 1000 units
+    assert workers.piece_count(999, 1000) == 1  # too small to split
+    monkeypatch.setattr(workers, "_WORKERS", 1)
+    assert workers.piece_count(10**9, 1000) == 1  # no threads to share it with
+
