@@ -321,7 +321,6 @@ _scatter_runs = compile_loop(
 )
 
 
-
 def find_positions(frame_ids: I64, wanted: I64) -> tuple[I64, I64]:
     """Positions in `frame_ids` (sorted) of the elements of `wanted` (sorted) found there,
     and those elements."""
