@@ -555,7 +555,8 @@ def test_time_range_decode_keeps_exactly_the_samples_inside(
 
 
 @given(
-    st.lists(st.lists(st.integers(-400, 400), min_size=1, max_size=300), min_size=1, max_size=5),
+    # At least three series: values of all three modes (see `_check_time_range_decode`).
+    st.lists(st.lists(st.integers(-400, 400), min_size=1, max_size=300), min_size=3, max_size=5),
     st.integers(-500, 500),
     st.integers(0, 900),
 )
