@@ -93,4 +93,3 @@ def test_piece_count_gives_several_pieces_a_thread_and_none_smaller_than_asked(
     assert workers.piece_count(999, 1000) == 1  # too small to split
     monkeypatch.setattr(workers, "_WORKERS", 1)
     assert workers.piece_count(10**9, 1000) == 1  # no threads to share it with
-
