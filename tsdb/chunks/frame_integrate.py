@@ -108,9 +108,78 @@ def _integrate_loop(
         if len(dest):
             p = dest[j]
         if filtering:
-            p = _integrate_window(ts_planes, val_planes, r, c, first_ts[j], first_vals[j],
-                                  modes[j], pow10[exps[j]], mint, maxt, rest, vrest,
-                                  out_ts, out_vs, out_bits, p, kept, j)
+            # With a time range: timestamps integrated in `rest`, values only up to the
+            # last sample kept, in `vrest`; the samples in [mint, maxt] written from `p`
+            # on. (Inline: a helper taking the arrays cost a reference count per array
+            # and call, most of the time on frames of many short series.)
+            n = np.uint64(c)
+            _gather_planes(ts_planes, r, c, rest)
+            t = first_ts[j]
+            u = first_vals[j]
+            mode = modes[j]
+            scale = pow10[exps[j]]
+            t_step = zero
+            steps = zero  # ORed: its top bit is set if the timestamps ever go back
+            rest[0] = t
+            for k in range(one, n):
+                u_k = rest[k]
+                t_step += (u_k >> one) ^ (zero - (u_k & one))
+                steps |= t_step
+                t += t_step
+                rest[k] = t
+            # [lo, hi): from the first sample in [mint, maxt] to the last, found by
+            # bisection when the timestamps increase (as they do, but the codec allows
+            # any order: then all).
+            lo, hi = zero, n
+            if steps >> np.uint64(63) == zero:
+                lo = _first_at_least(rest, n, mint)
+                if maxt < _MAX_INT64:
+                    hi = _first_at_least(rest, n, maxt + 1)
+            if lo >= hi:
+                kept[j] = 0
+                continue
+            inside = 0
+            for k in range(lo, hi):
+                t_k = np.int64(rest[k])
+                inside += int((mint <= t_k) & (t_k <= maxt))
+            _gather_planes(val_planes, r, int(hi), vrest)
+            xor = mode != _DECIMAL_DELTA and mode != _DECIMAL_DOD
+            if xor:
+                bits = u
+                vrest[0] = bits
+                for k in range(one, hi):
+                    bits ^= vrest[k]
+                    vrest[k] = bits
+            else:
+                _sum_mantissas(vrest, u, int(hi), mode == _DECIMAL_DOD)
+            at = np.uint64(p)
+            m = hi - lo
+            if inside == np.int64(m):
+                for k in range(zero, m):
+                    out_ts[at + k] = rest[lo + k]
+                if xor:
+                    for k in range(zero, m):
+                        out_bits[at + k] = vrest[lo + k]
+                elif scale != 1.0:
+                    for k in range(zero, m):
+                        out_vs[at + k] = float(np.int64(vrest[lo + k])) / scale
+                else:  # integers (most counters): no division
+                    for k in range(zero, m):
+                        out_vs[at + k] = float(np.int64(vrest[lo + k]))
+                kept[j] = inside
+                p += inside
+                continue
+            start = p
+            for k in range(lo, hi):
+                t_k = np.int64(rest[k])
+                if mint <= t_k <= maxt:
+                    out_ts[p] = rest[k]
+                    if xor:
+                        out_bits[p] = vrest[k]
+                    else:
+                        out_vs[p] = float(np.int64(vrest[k])) / scale
+                    p += 1
+            kept[j] = p - start
             continue
         # Timestamps: the running sum of the running sum of the delta-of-deltas.
         _gather_planes(ts_planes, r, c, rest)
@@ -182,82 +251,6 @@ def _first_at_least(ts: U64, n: np.uint64, t: int) -> np.uint64:
         else:
             hi = mid
     return lo
-
-
-@compile_helper
-def _integrate_window(
-    ts_planes: U8, val_planes: U8, r: int, c: int, t: np.uint64, u: np.uint64, mode: int,
-    scale: float, mint: int, maxt: int, rest: U64, vrest: U64,
-    out_ts: U64, out_vs: F64, out_bits: U64, p: int, kept: I64, j: int,
-) -> int:
-    """One series of `_integrate_loop` with a time range: its timestamps integrated in
-    `rest`, its values only up to the last sample kept, in `vrest`; the samples in
-    [mint, maxt] written from `p` on. Returns the position after them."""
-    one = np.uint64(1)
-    zero = np.uint64(0)
-    n = np.uint64(c)
-    _gather_planes(ts_planes, r, c, rest)
-    t_step = zero
-    steps = zero  # the OR of the steps: its top bit is set if the timestamps ever go back
-    rest[0] = t
-    for k in range(one, n):
-        u_k = rest[k]
-        t_step += (u_k >> one) ^ (zero - (u_k & one))
-        steps |= t_step
-        t += t_step
-        rest[k] = t
-    # [lo, hi): from the first sample in [mint, maxt] to the last, found by bisection when
-    # the timestamps increase (as they do, but the codec allows any order: then all).
-    lo, hi = zero, n
-    if steps >> np.uint64(63) == zero:
-        lo = _first_at_least(rest, n, mint)
-        if maxt < _MAX_INT64:
-            hi = _first_at_least(rest, n, maxt + 1)
-    if lo >= hi:
-        kept[j] = 0
-        return p
-    inside = 0
-    for k in range(lo, hi):
-        t_k = np.int64(rest[k])
-        inside += int((mint <= t_k) & (t_k <= maxt))
-    _gather_planes(val_planes, r, int(hi), vrest)
-    xor = mode != _DECIMAL_DELTA and mode != _DECIMAL_DOD
-    if xor:
-        bits = u
-        vrest[0] = bits
-        for k in range(one, hi):
-            bits ^= vrest[k]
-            vrest[k] = bits
-    else:
-        _sum_mantissas(vrest, u, int(hi), mode == _DECIMAL_DOD)
-    at = np.uint64(p)
-    m = hi - lo
-    if inside == np.int64(m):
-        for k in range(zero, m):
-            out_ts[at + k] = rest[lo + k]
-        if xor:
-            for k in range(zero, m):
-                out_bits[at + k] = vrest[lo + k]
-        elif scale != 1.0:
-            for k in range(zero, m):
-                out_vs[at + k] = float(np.int64(vrest[lo + k])) / scale
-        else:  # integers (most counters): no division
-            for k in range(zero, m):
-                out_vs[at + k] = float(np.int64(vrest[lo + k]))
-        kept[j] = inside
-        return p + inside
-    start = p
-    for k in range(lo, hi):
-        t_k = np.int64(rest[k])
-        if mint <= t_k <= maxt:
-            out_ts[p] = rest[k]
-            if xor:
-                out_bits[p] = vrest[k]
-            else:
-                out_vs[p] = float(np.int64(vrest[k])) / scale
-            p += 1
-    kept[j] = p - start
-    return p
 
 
 _integrate = compile_loop(
