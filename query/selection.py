@@ -268,21 +268,25 @@ def _load_flat(querier: Querier, key: SelectorKey, need: _Need, step_ms: int) ->
     """One selector through `Querier.select_columns`: flat arrays from the start."""
     labels, cols = querier.select_columns(list(key), need.hints(step_ms))
     ts, vs = cols.timestamps, cols.values
-    present, starts = cols.series_bounds()
-    lengths = np.zeros(len(labels), dtype=np.int64)
-    lengths[present] = np.diff(starts)
+    present, counts = cols.series_runs()
+    ends = np.cumsum(counts, dtype=np.int64)
+    lengths = counts
     # Each series' samples are in time order: its first and last bound them.
     if len(ts) and (
-        int(ts[starts[:-1]].min()) < need.mint or int(ts[starts[1:] - 1].max()) > need.maxt
+        int(ts[ends - counts].min()) < need.mint or int(ts[ends - 1].max()) > need.maxt
     ):
         inside = (ts >= need.mint) & (ts <= need.maxt)
         ts, vs = ts[inside], vs[inside]
         lengths = np.bincount(cols.refs[inside], minlength=len(labels)).astype(np.int64)
+    elif len(present) < len(labels):
+        lengths = np.zeros(len(labels), dtype=np.int64)
+        lengths[present] = counts
     if len(labels) and not lengths.all():
         present = np.flatnonzero(lengths)
         labels = [labels[i] for i in present.tolist()]
         lengths = lengths[present]
-    ends = np.cumsum(lengths, dtype=np.int64)
+    if lengths is not counts:
+        ends = np.cumsum(lengths, dtype=np.int64)
     return SeriesSet(labels, ts, vs, ends - lengths, ends)
 
 

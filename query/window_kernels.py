@@ -349,5 +349,5 @@ def row_ranges(rows: int, cells: int) -> list[tuple[int, int]]:
     """Row slices ``(a, b)`` of a (rows x steps) grid of `cells` windows: several per
     worker thread (`vigilops.tsdb.workers.piece_count`) when the grid is large, else one."""
     pieces = min(piece_count(cells, _PARALLEL_WINDOWS), max(rows, 1))
-    cuts = np.linspace(0, rows, pieces + 1).astype(np.int64).tolist()
+    cuts = [rows * k // pieces for k in range(pieces + 1)]
     return [(a, b) for a, b in zip(cuts, cuts[1:]) if b > a] or [(0, 0)]

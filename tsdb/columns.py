@@ -97,6 +97,13 @@ class SampleColumns:
     def select(self, mask: npt.NDArray[np.bool_]) -> SampleColumns:
         return SampleColumns(self.refs[mask], self.timestamps[mask], self.values[mask])
 
+    def series_runs(self) -> tuple[I64, I64]:
+        """Distinct refs and each one's sample count."""
+        if self._runs is not None:
+            return self._runs
+        ids, starts = self.series_bounds()
+        return ids, np.diff(starts)
+
     def series_bounds(self) -> tuple[I64, I64]:
         """Distinct refs and the start offset of each one's run (plus the end)."""
         if self._runs is not None:
@@ -231,15 +238,18 @@ def concat_time_ordered(parts: Sequence[AnyPart]) -> SampleColumns:
             return SampleColumns.from_runs(ids, counts, ts, vals)
         return SampleColumns(repeat_runs(ids, counts), ts, vals)
     runs = [part_runs(p) for p in parts]
-    run_ids = np.concatenate([ids for ids, _ in runs])
+    run_ids = np.concatenate([ids for ids, _ in runs]).astype(np.int64, copy=False)
     run_len = np.concatenate([counts for _, counts in runs]).astype(np.int64, copy=False)
-    order = np.argsort(run_ids, kind="stable")
-    lengths = run_len[order]
-    dest = np.empty(len(order), dtype=np.int64)
-    dest[order] = np.cumsum(lengths) - lengths
-    ts = np.empty(int(lengths.sum()), dtype=np.int64)
+    dest = np.empty(len(run_ids), dtype=np.int64)
+    ids = np.empty(len(run_ids), dtype=np.int64)
+    totals = np.empty(len(run_ids), dtype=np.int64)
+    sizes = np.zeros(2, dtype=np.int64)
+    _plan_runs(run_ids, run_len, dest, ids, totals, sizes)
+    ts = np.empty(int(sizes[1]), dtype=np.int64)
     vals = np.empty(len(ts), dtype=np.float64)
-    bounds = np.cumsum([0, *(len(ids) for ids, _ in runs)]).tolist()
+    bounds = [0]
+    for part_ids, _ in runs:
+        bounds.append(bounds[-1] + len(part_ids))
 
     def place(k: int) -> None:
         part, at = parts[k], dest[bounds[k] : bounds[k + 1]]
@@ -261,14 +271,40 @@ def concat_time_ordered(parts: Sequence[AnyPart]) -> SampleColumns:
     else:
         for k in range(len(parts)):
             place(k)
-    # Runs of one id are adjacent now: one total per id.
-    sorted_ids = run_ids[order]
-    heads = np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
-    totals = np.add.reduceat(lengths, heads) if len(heads) else lengths
-    ids = sorted_ids[heads]
-    if not totals.all():  # parts may carry empty runs
-        ids, totals = ids[totals > 0], totals[totals > 0]
-    return SampleColumns.from_runs(ids, totals, ts, vals)
+    n = int(sizes[0])
+    return SampleColumns.from_runs(ids[:n], totals[:n], ts, vals)
+
+
+def _plan_runs_loop(
+    run_ids: I64, run_len: I64, dest: I64, ids: I64, totals: I64, sizes: I64
+) -> None:
+    # The runs in id order (stable: a series' runs stay in time order), each run's place
+    # in the joined columns, and each id with at least one sample and its total.
+    order = np.argsort(run_ids, kind="mergesort")
+    at = 0
+    n = 0
+    for k in range(len(order)):
+        r = order[k]
+        dest[r] = at
+        length = run_len[r]
+        at += length
+        if length == 0:
+            continue
+        if n and ids[n - 1] == run_ids[r]:
+            totals[n - 1] += length
+        else:
+            ids[n] = run_ids[r]
+            totals[n] = length
+            n += 1
+    sizes[0] = n
+    sizes[1] = at
+
+
+_plan_runs = compile_loop(
+    _plan_runs_loop,
+    lambda: (np.array([5, 2, 5], np.int64), np.array([1, 0, 2], np.int64), np.empty(3, np.int64),
+             np.empty(3, np.int64), np.empty(3, np.int64), np.zeros(2, np.int64)),
+)
 
 
 def _repeat_runs_loop(ids: I64, counts: I64, out: I64) -> None:
@@ -319,6 +355,36 @@ _scatter_runs = compile_loop(
     lambda: (readonly(np.zeros(1, np.int64)), readonly(np.zeros(1, np.uint64)), np.ones(1, np.int64),
              np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.uint64)),
 )
+
+
+def _sort_unique_loop(a: I64, size: I64) -> None:
+    n = len(a)
+    for i in range(1, n):
+        if a[i] <= a[i - 1]:
+            break
+    else:
+        size[0] = n
+        return
+    a.sort()
+    k = 1 if n else 0
+    for i in range(1, n):
+        if a[i] != a[k - 1]:
+            a[k] = a[i]
+            k += 1
+    size[0] = k
+
+
+_sort_unique = compile_loop(_sort_unique_loop, lambda: (np.array([3, 1, 3], np.int64), np.zeros(1, np.int64)))
+
+
+def sorted_unique(a: I64) -> I64:
+    """``np.unique(a)``, reordering `a` in place (pass a copy to keep it): a compiled loop
+    that returns at once when `a` already ascends strictly, the usual case. (numpy's takes
+    a hundred microseconds on its first call after the process idled, a query's usual
+    state, against twenty for a compiled loop.)"""
+    size = np.zeros(1, dtype=np.int64)
+    _sort_unique(a, size)
+    return a[: int(size[0])]
 
 
 def find_positions(frame_ids: I64, wanted: I64) -> tuple[I64, I64]:

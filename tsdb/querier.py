@@ -11,6 +11,7 @@ import numpy as np
 from .api import SelectHints, SeriesData
 from .block.reader import BlockReader
 from .columns import (
+    I64,
     AnyPart,
     DeferredPart,
     SampleColumns,
@@ -18,6 +19,7 @@ from .columns import (
     concat_time_ordered,
     part_runs,
     sort_dedup,
+    sorted_unique,
     strictly_ordered_columns,
     with_ids,
 )
@@ -93,8 +95,9 @@ class DBQuerier:
         series costs a few whole-array operations.
         """
         mint, maxt = self._clip(hints)
-        # Per source: its parts (with source-local series ids) and the labels of those ids.
-        sources: list[tuple[list[AnyPart], dict[int, Labels]]] = []
+        # Per source: its parts (with source-local series ids), the ids they hold
+        # (ascending) and those ids' labels.
+        sources: list[tuple[list[AnyPart], I64, list[Labels]]] = []
         spans: list[tuple[int, int]] = []  # the time range each source's samples lie in
         from_blocks = 0
         for block in self._blocks:
@@ -111,8 +114,8 @@ class DBQuerier:
                     self._on_corrupt(block, exc)
                 continue
             if parts:
-                local = np.unique(np.concatenate([part_runs(p)[0] for p in parts]))
-                sources.append((parts, {int(s): block.labels(int(s)) for s in local.tolist()}))
+                local = sorted_unique(np.concatenate([part_runs(p)[0] for p in parts]))
+                sources.append((parts, local, block.labels_of(local.tolist())))
                 spans.append((block.mint, block.maxt - 1))
                 from_blocks += 1
         if self._head_overlaps:
@@ -125,33 +128,32 @@ class DBQuerier:
                 if len(cols):
                     present, starts = cols.series_bounds()
                     head_part: AnyPart = (present, np.diff(starts), cols.timestamps, cols.values)
-                    sources.append(([head_part], {int(r): by_ref[int(r)] for r in present.tolist()}))
+                    sources.append(([head_part], present, [by_ref[r] for r in present.tolist()]))
                     ts = cols.timestamps  # each series' samples in time order
                     spans.append((int(ts[starts[:-1]].min()), int(ts[starts[1:] - 1].max())))
         if not sources:
             return [], SampleColumns.empty()
-        if len(sources) == 1 and from_blocks == 1:
-            # One block: its ids ascend in label order, and so does `names`.
-            distinct = list(sources[0][1].values())
-            source_ranks = [np.arange(len(distinct), dtype=np.int64)]
+        # The rank in label order of each source's ids (they ascend). A block's ids ascend
+        # in label order: with one block, the rank is the position.
+        single = len(sources) == 1 and from_blocks == 1
+        if single:
+            distinct = sources[0][2]
+            source_ranks: list[I64 | None] = [None]
         else:
-            distinct = sorted({ls for _, names in sources for ls in names.values()})
+            distinct = sorted({ls for _, _, names in sources for ls in names})
             rank = {ls: i for i, ls in enumerate(distinct)}
             source_ranks = [
-                np.fromiter((rank[ls] for ls in names.values()), dtype=np.int64, count=len(names))
-                for _, names in sources
+                np.fromiter((rank[ls] for ls in names), dtype=np.int64, count=len(names))
+                for _, _, names in sources
             ]
         merged_parts: list[AnyPart] = []
-        for (parts, names), ranks in zip(sources, source_ranks, strict=True):
-            local = np.fromiter(names, dtype=np.int64, count=len(names))
-            order = np.argsort(local)
-            local, ranks = local[order], ranks[order]
+        for (parts, local, _), ranks in zip(sources, source_ranks, strict=True):
             for part in parts:
                 # Deferred parts are frames wholly inside the range; others may straddle it.
                 clipped = part if isinstance(part, DeferredPart) else clip_part(part, mint, maxt)
                 if clipped is not None:
-                    ids = part_runs(clipped)[0]
-                    merged_parts.append(with_ids(clipped, ranks[np.searchsorted(local, ids)]))
+                    at = np.searchsorted(local, part_runs(clipped)[0])
+                    merged_parts.append(with_ids(clipped, at if ranks is None else ranks[at]))
         merged = concat_time_ordered(merged_parts)
         disjoint = all(a[1] < b[0] for a, b in zip(spans, spans[1:]))
         if not disjoint and not strictly_ordered_columns(merged):
@@ -159,12 +161,12 @@ class DBQuerier:
             merged = sort_dedup(merged.refs, merged.timestamps, merged.values)
         if not len(merged):
             return [], SampleColumns.empty()
-        present, starts = merged.series_bounds()
+        present, counts = merged.series_runs()
         if len(present) < len(distinct):
             # Series whose samples all fell outside [mint, maxt]: drop them, renumber.
             distinct = [distinct[i] for i in present.tolist()]
             merged = SampleColumns.from_runs(
-                np.arange(len(present), dtype=np.int64), np.diff(starts), merged.timestamps, merged.values
+                np.arange(len(present), dtype=np.int64), counts, merged.timestamps, merged.values
             )
         return distinct, merged
 

@@ -491,25 +491,27 @@ def matrix_pieces(
 ) -> list[bytes | memoryview]:
     """`write_matrix` as pieces to join (the large ones views of the buffers they were
     written in): a caller adding an envelope copies the text once."""
-    return _pieces(metrics, ts, values, lengths, MATRIX)
+    point_offsets = np.zeros(len(metrics) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=point_offsets[1:])
+    return _pieces(metrics, ts, values, point_offsets, MATRIX)
 
 
 def vector_pieces(metrics: list[bytes], t: int, values: F64) -> list[bytes | memoryview]:
     """An instant vector's ``result`` array, ``[{"metric":…,"value":[<t>,"<v>"]},…]``, as
     pieces to join: series ``j`` has the JSON object `metrics[j]` and ``values[j]`` at `t`."""
-    n = len(metrics)
-    return _pieces(metrics, np.full(n, t, dtype=np.int64), values, np.ones(n, dtype=np.int64), VECTOR)
+    ts = np.empty(len(metrics), dtype=np.int64)
+    ts.fill(t)
+    return _pieces(metrics, ts, values, np.arange(len(metrics) + 1, dtype=np.int64), VECTOR)
 
 
 def _pieces(
-    metrics: list[bytes], ts: I64, values: F64, lengths: I64, layout: int
+    metrics: list[bytes], ts: I64, values: F64, point_offsets: I64, layout: int
 ) -> list[bytes | memoryview]:
+    """Series ``j``'s points are ``point_offsets[j]`` to ``point_offsets[j + 1]``."""
     if not metrics:
         return [b"[]"]
     ts = _writable_copy(ts, np.int64)
     values = _writable_copy(values, np.float64)
-    point_offsets = np.zeros(len(metrics) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=point_offsets[1:])
     metric_offsets = np.zeros(len(metrics) + 1, dtype=np.int64)
     np.cumsum([len(m) for m in metrics], out=metric_offsets[1:])
     metric_data = np.frombuffer(b"".join(metrics), dtype=np.uint8)
@@ -517,8 +519,8 @@ def _pieces(
     if pieces < 2:
         return [b"[", _write_series(metric_offsets, metric_data, ts, values, point_offsets, layout), b"]"]
     # Cut the series into runs of about equal points, several per thread.
-    cuts = np.searchsorted(point_offsets, np.linspace(0, len(ts), pieces + 1)[1:-1])
-    bounds = [0, *np.unique(cuts).tolist(), len(metrics)]
+    cuts = np.searchsorted(point_offsets, [len(ts) * k // pieces for k in range(1, pieces)])
+    bounds = [0, *cuts.tolist(), len(metrics)]
     runs = [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
 
     def run(ab: tuple[int, int]) -> memoryview:

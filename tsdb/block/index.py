@@ -213,6 +213,14 @@ class IndexReader:
             self._labels[sid] = ls
         return ls
 
+    def labels_of(self, sids: list[int]) -> list[Labels]:
+        """`labels` of each of `sids`, with one call (a selection asks for hundreds)."""
+        cached = self._labels
+        found = [cached[s] for s in sids]
+        if None in found:
+            found = [ls if ls is not None else self.labels(s) for s, ls in zip(sids, found)]
+        return found  # type: ignore[return-value]  # no None left
+
     # -- postings (PostingsSource) ---------------------------------------------------------
     def _name_rows(self, name: str) -> tuple[int, int]:
         sym = self._sym_of.get(name)

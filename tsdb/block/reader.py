@@ -188,6 +188,9 @@ class BlockReader:
     def labels(self, sid: int) -> Labels:
         return self.index.labels(sid)
 
+    def labels_of(self, sids: list[int]) -> list[Labels]:
+        return self.index.labels_of(sids)
+
     def series_in_range(self, ids: I64, mint: int, maxt: int) -> I64:
         """The ids (sorted) among `ids` that have at least one frame overlapping the range.
 
