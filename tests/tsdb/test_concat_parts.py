@@ -13,9 +13,13 @@ from vigilops.tsdb.chunks.frame import decode_frame, encode_frame, open_frame
 from vigilops.tsdb.columns import DeferredPart, Part, concat_time_ordered
 
 
-def _frame_part(rng: np.random.Generator, ids: list[int], t0: int, deferred: bool) -> tuple[Part | DeferredPart, list[tuple[int, int, float]]]:
-    """One time slice of series `ids`: as a frame (deferred) or decoded arrays."""
-    counts = rng.integers(1, 6, len(ids)).astype(np.int64)
+def _frame_part(
+    rng: np.random.Generator, ids: list[int], t0: int, deferred: bool, empty_runs: bool = False
+) -> tuple[Part | DeferredPart, list[tuple[int, int, float]]]:
+    """One time slice of series `ids`: as a frame (deferred) or decoded arrays; with
+    `empty_runs`, decoded parts may give some ids no sample (a frame read over a range
+    that misses a series' samples)."""
+    counts = rng.integers(0 if empty_runs and not deferred else 1, 6, len(ids)).astype(np.int64)
     ts = np.concatenate([t0 + np.sort(rng.choice(1000, c, replace=False)) for c in counts]).astype(np.int64)
     kinds = rng.integers(0, 3, len(ts))
     vs = np.where(kinds == 0, rng.integers(0, 100, len(ts)) / 10, np.where(kinds == 1, rng.normal(size=len(ts)), np.nan))
@@ -30,8 +34,8 @@ def _frame_part(rng: np.random.Generator, ids: list[int], t0: int, deferred: boo
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.integers(1, 8), st.booleans())
-def test_join_equals_sorting_samples(seed: int, slices: int, shuffled_ids: bool) -> None:
+@given(st.integers(0, 2**32 - 1), st.integers(1, 8), st.booleans(), st.booleans())
+def test_join_equals_sorting_samples(seed: int, slices: int, shuffled_ids: bool, empty_runs: bool) -> None:
     rng = np.random.default_rng(seed)
     parts: list[Part | DeferredPart] = []
     expected: list[tuple[int, int, float]] = []
@@ -39,11 +43,14 @@ def test_join_equals_sorting_samples(seed: int, slices: int, shuffled_ids: bool)
         ids = sorted(rng.choice(40, int(rng.integers(1, 12)), replace=False).tolist())
         if shuffled_ids:  # the head's parts: ids renumbered, not ascending
             ids = rng.permutation(ids).tolist()
-        part, samples = _frame_part(rng, ids, 1000 * k, deferred=bool(rng.integers(0, 2)) and not shuffled_ids)
+        deferred = bool(rng.integers(0, 2)) and not shuffled_ids
+        part, samples = _frame_part(rng, ids, 1000 * k, deferred, empty_runs)
         parts.append(part)
         expected.extend(samples)
     expected.sort(key=lambda s: (s[0], s[1]))
     cols = concat_time_ordered(parts)
+    ids, counts = cols.series_runs()
+    assert ids.tolist() == sorted({i for i, _, _ in expected}) and counts.all()  # no empty run left
     got = list(zip(cols.refs.tolist(), cols.timestamps.tolist(), cols.values.tolist()))
     assert [(i, t) for i, t, _ in got] == [(i, t) for i, t, _ in expected]
     assert np.array_equal(cols.values.view(np.uint64), np.array([v for *_, v in expected]).view(np.uint64))
@@ -96,3 +103,10 @@ def test_order_check_from_runs_equals_the_per_sample_one(samples: list[tuple[int
         cols = columns.SampleColumns.from_runs(ids, counts, ts, np.zeros(len(ts)))
         assert np.array_equal(cols.refs, refs)  # expanded on demand
     assert columns.strictly_ordered_columns(cols) == columns.strictly_ordered(refs, ts)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(-5, 30), max_size=40), st.booleans())
+def test_sorted_unique_equals_numpys(values: list[int], presorted: bool) -> None:
+    a = np.array(sorted(set(values)) if presorted else values, dtype=np.int64)
+    assert columns.sorted_unique(a.copy()).tolist() == np.unique(a).tolist()

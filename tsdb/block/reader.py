@@ -12,12 +12,13 @@ import numpy as np
 import numpy.typing as npt
 
 from ..chunks.frame import decode_frame, open_frame
-from ..columns import AnyPart, DeferredPart, SampleColumns, concat_time_ordered, find_positions
+from ..columns import AnyPart, DeferredPart, SampleColumns, concat_time_ordered
 from ..errors import CorruptionError
 from ..filenames import BLOCK_CHUNKS, BLOCK_INDEX, BLOCK_META, BLOCK_TOMBSTONES, TMP_SUFFIX
 from ..model import Labels, Matcher
 from ..postings import Postings, postings_for_matchers
 from ..workers import ordered_map
+from .frame_select import FrameColumns, select_frames
 from .index import IndexReader
 from .meta import BlockMeta
 
@@ -55,6 +56,8 @@ class BlockReader:
         if len(rows) and int((rows["offset"] + rows["length"]).max()) > size:
             raise CorruptionError(chunks_path, "frame table points past the end of the chunks file")
         self.tombstones = read_tombstones(os.path.join(path, BLOCK_TOMBSTONES))
+        self._frame_columns = FrameColumns.of(self.index.frames)
+        self._frame_spans = list(zip(rows["offset"].tolist(), rows["length"].tolist()))
 
     @property
     def ulid(self) -> str:
@@ -95,8 +98,7 @@ class BlockReader:
 
     def _frame_bytes(self, i: int) -> memoryview:
         assert self._chunks is not None
-        row = self.index.frames.rows[i]
-        off, length = int(row["offset"]), int(row["length"])
+        off, length = self._frame_spans[i]
         return memoryview(self._chunks)[off : off + length]
 
     # -- queries ---------------------------------------------------------------------------
@@ -130,27 +132,13 @@ class BlockReader:
         return self._frame_parts(ids, mint, maxt)
 
     def _frame_parts(self, ids: I64, mint: int, maxt: int) -> list[AnyPart]:
-        frames = self.index.frames
-        rows = frames.rows
         where = os.path.join(self.path, BLOCK_CHUNKS)
-        overlap = np.flatnonzero((rows["maxt"] >= mint) & (rows["mint"] <= maxt))
-        if len(overlap):
-            # Keep the frames whose series-id span [first, last] holds a wanted id: one
-            # vectorized search for all frames instead of one per frame.
-            first_pos = rows["series_start"][overlap].astype(np.int64)
-            last_pos = first_pos + rows["series_count"][overlap].astype(np.int64) - 1
-            at = np.searchsorted(ids, frames.series[first_pos].astype(np.int64))
-            inside = at < len(ids)
-            inside[inside] = ids[at[inside]] <= frames.series[last_pos[inside]]
-            overlap = overlap[inside]
+        sel = select_frames(self._frame_columns, ids, mint, maxt)
 
-        def part_of(i: int) -> AnyPart | None:
-            s0 = int(rows["series_start"][i])
-            frame_ids = frames.series[s0 : s0 + int(rows["series_count"][i])].astype(np.int64)
-            positions, found = find_positions(frame_ids, ids)
-            if not len(found):
-                return None
-            if int(rows["mint"][i]) >= mint and int(rows["maxt"][i]) <= maxt:
+        def part_of(k: int) -> AnyPart:
+            i, a, b = sel.frames[k], sel.offsets[k], sel.offsets[k + 1]
+            positions, found = sel.positions[a:b], sel.found[a:b]
+            if sel.whole[k]:
                 # Every sample is wanted: checked and read now, decoded where the caller
                 # places it (`concat_time_ordered`).
                 opened = open_frame(self._frame_bytes(i), where=f"{where} frame {i}", select=positions)
@@ -159,20 +147,15 @@ class BlockReader:
                 self._frame_bytes(i), where=f"{where} frame {i}", select=positions,
                 mint=mint, maxt=maxt,
             )
-            counts = d.counts
-            if not counts.all():  # series with no sample in [mint, maxt] in this frame
-                found, counts = found[counts > 0], counts[counts > 0]
-                if not len(found):
-                    return None
-            # Frames of one series never overlap in time and come in time order.
-            return (found, counts, d.timestamps, d.values)
+            # Series with no sample in [mint, maxt] in this frame keep a count of 0: the
+            # join skips them. Frames of one series never overlap in time and come in
+            # time order.
+            return (found, d.counts, d.timestamps, d.values)
 
-        todo = overlap.tolist()
+        todo = range(len(sel.frames))
         if len(todo) >= _PARALLEL_OPEN:
-            opened = ordered_map(part_of, todo)
-        else:
-            opened = [part_of(i) for i in todo]
-        return [part for part in opened if part is not None]
+            return ordered_map(part_of, todo)
+        return [part_of(k) for k in todo]
 
     def _apply_tombstones(self, cols: SampleColumns) -> SampleColumns:
         tomb = self.tombstones
