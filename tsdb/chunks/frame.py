@@ -458,12 +458,13 @@ def _read_body(body: memoryview) -> _Body:
     first_vals = np.empty(s, dtype=np.uint64)
     info = np.zeros(fb.INFO_SLOTS, dtype=np.int64)
     fb.read_columns(data, s, n, counts, starts, first_ts, first_vals, info)
-    error, arg = int(info[fb.ERROR]), int(info[fb.ERROR_ARG])
+    got = info.tolist()
+    error, arg = got[fb.ERROR], got[fb.ERROR_ARG]
     if error:
         raise ValueError(f"{s} series, {n} samples: " + fb.ERRORS[error].format(arg))
     rest = n - s
-    ts_w, val_w, modes_at = int(info[fb.TS_WIDTH]), int(info[fb.VAL_WIDTH]), int(info[fb.MODES_AT])
-    ts_at, val_at = int(info[fb.TS_PLANES_AT]), int(info[fb.VAL_PLANES_AT])
+    ts_w, val_w, modes_at = got[fb.TS_WIDTH], got[fb.VAL_WIDTH], got[fb.MODES_AT]
+    ts_at, val_at = got[fb.TS_PLANES_AT], got[fb.VAL_PLANES_AT]
     return _Body(
         s,
         n,
@@ -475,7 +476,7 @@ def _read_body(body: memoryview) -> _Body:
         data[modes_at + s : modes_at + 2 * s],
         first_vals,
         data[val_at : val_at + val_w * rest].reshape(val_w, rest),
-        (int(info[fb.W_COUNTS]), int(info[fb.W_FIRST_TS]), ts_w, int(info[fb.W_FIRST_VALS]), val_w),
+        (got[fb.W_COUNTS], got[fb.W_FIRST_TS], ts_w, got[fb.W_FIRST_VALS], val_w),
     )
 
 
@@ -527,11 +528,9 @@ class OpenedFrame:
         integrate_into(b.ts_planes, b.val_planes, self.series(), _POW10, dest, out_ts, out_vs)
 
     def series(self) -> SeriesColumns:
-        """The selected series' columns for `frame_integrate`."""
-        b, select = self.body, self.select
-        # The k-th sample (k >= 1) of series j sits at starts[j] - j + k - 1 in the planes.
-        return (b.starts[select] - select, self.counts, b.first_ts[select],
-                b.first_vals[select], b.modes[select], b.exps[select])
+        """The selected series and the frame's columns, for `frame_integrate`."""
+        b = self.body
+        return (self.select, b.starts, b.counts, b.first_ts, b.first_vals, b.modes, b.exps)
 
 
 def open_frame(
@@ -544,8 +543,11 @@ def open_frame(
         b = _read_body(body)
         if select is None:
             select = np.arange(b.s, dtype=np.int64)
-        elif len(select) and (int(select[0]) < 0 or int(select[-1]) >= b.s):
-            raise IndexError(f"series positions {select} outside the frame's {b.s} series")
+        else:
+            # Sorted, so the first and last bound every position the compiled loop reads.
+            select = np.ascontiguousarray(select, dtype=np.int64)
+            if len(select) and (int(select[0]) < 0 or int(select[-1]) >= b.s):
+                raise IndexError(f"series positions {select} outside the frame's {b.s} series")
         return OpenedFrame(b, select, b.counts[select])
     except (ValueError, IndexError, struct.error) as exc:
         raise CorruptionError(where, f"undecodable frame: {exc}") from None
@@ -569,7 +571,9 @@ def decode_frame(
     opened = open_frame(buf, where, select)
     b = opened.body
     try:
-        kept, ts, vs = integrate(b.ts_planes, b.val_planes, opened.series(), _POW10, mint, maxt)
+        kept, ts, vs = integrate(
+            b.ts_planes, b.val_planes, opened.series(), int(opened.counts.sum()), _POW10, mint, maxt
+        )
         return DecodedFrame(kept, ts, vs)
     except (ValueError, IndexError, struct.error) as exc:
         raise CorruptionError(where, f"undecodable frame: {exc}") from None

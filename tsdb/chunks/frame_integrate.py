@@ -75,7 +75,8 @@ def _gather_planes(planes: U8, r: int, c: int, rest: U64) -> None:
 def _integrate_loop(
     ts_planes: U8,
     val_planes: U8,
-    rest_start: I64,
+    select: I64,
+    starts: I64,
     counts: I64,
     first_ts: U64,
     first_vals: U64,
@@ -95,16 +96,17 @@ def _integrate_loop(
     filtering = mint != _MIN_INT64 or maxt != _MAX_INT64
     p = 0
     longest = 0
-    for j in range(len(counts)):
-        longest = max(longest, counts[j])
+    for j in range(len(select)):
+        longest = max(longest, counts[select[j]])
     # A series' stored elements, gathered from the byte planes, then integrated in place.
     rest = np.zeros(longest, dtype=np.uint64)
     # With a time range, the values too get a scratch column: only the samples kept are
     # converted and written out (an instant query keeps a few minutes of a frame's hour).
     vrest = np.zeros(longest if filtering else 0, dtype=np.uint64)
-    for j in range(len(counts)):
-        r = rest_start[j] - 1  # the k-th sample (k >= 1) is at r + k in the planes
-        c = counts[j]
+    for j in range(len(select)):
+        s = select[j]  # the series' position in the frame
+        r = starts[s] - s - 1  # its k-th sample (k >= 1) is at r + k in the planes
+        c = counts[s]
         if len(dest):
             p = dest[j]
         if filtering:
@@ -115,10 +117,10 @@ def _integrate_loop(
             # slower.)
             n = np.uint64(c)
             _gather_planes(ts_planes, r, c, rest)
-            t = first_ts[j]
-            u = first_vals[j]
-            mode = modes[j]
-            scale = pow10[exps[j]]
+            t = first_ts[s]
+            u = first_vals[s]
+            mode = modes[s]
+            scale = pow10[exps[s]]
             t_step = zero
             steps = zero  # ORed: its top bit is set if the timestamps ever go back
             rest[0] = t
@@ -186,7 +188,7 @@ def _integrate_loop(
         _gather_planes(ts_planes, r, c, rest)
         at = np.uint64(p)
         n = np.uint64(c)
-        t = first_ts[j]
+        t = first_ts[s]
         t_step = zero
         out_ts[at] = t
         for k in range(one, n):
@@ -197,17 +199,17 @@ def _integrate_loop(
         # Values: the running XOR of the words, or the mantissas' running sum(s) and then,
         # in a loop of its own (which vectorizes), their conversion and division.
         _gather_planes(val_planes, r, c, rest)
-        mode = modes[j]
+        mode = modes[s]
         if mode != _DECIMAL_DELTA and mode != _DECIMAL_DOD:
-            bits = first_vals[j]
+            bits = first_vals[s]
             out_bits[at] = bits
             for k in range(one, n):
                 bits ^= rest[k]
                 out_bits[at + k] = bits
         else:
-            _sum_mantissas(rest, first_vals[j], c, mode == _DECIMAL_DOD)
-            if exps[j] != 0:
-                scale = pow10[exps[j]]
+            _sum_mantissas(rest, first_vals[s], c, mode == _DECIMAL_DOD)
+            if exps[s] != 0:
+                scale = pow10[exps[s]]
                 for k in range(zero, n):
                     out_vs[at + k] = float(np.int64(rest[k])) / scale
             else:  # integers (most counters): no division
@@ -258,7 +260,7 @@ _integrate = compile_loop(
     _integrate_loop,
     lambda: (
         readonly(np.zeros((1, 1), np.uint8)), readonly(np.zeros((1, 1), np.uint8)),
-        np.zeros(1, np.int64), np.ones(1, np.int64), np.zeros(1, np.uint64),
+        np.zeros(1, np.int64), np.zeros(1, np.int64), np.ones(1, np.int64), np.zeros(1, np.uint64),
         np.zeros(1, np.uint64), np.zeros(1, np.uint8), np.zeros(1, np.uint8),
         np.ones(16), 0, 0, np.zeros(1, np.uint64), np.zeros(1), np.zeros(1, np.uint64),
         np.zeros(1, np.int64), np.zeros(0, np.int64),
@@ -268,11 +270,14 @@ _integrate = compile_loop(
 _NO_DEST = np.zeros(0, dtype=np.int64)
 
 
-#: The selected series of a frame, one element each: (rest_start, counts, first_ts,
-#: first_vals, modes, exps). Series ``j`` has ``counts[j]`` samples, the first given by
-#: ``first_ts[j]``/``first_vals[j]``, the others at positions ``rest_start[j] …`` of the
-#: "rest" byte planes; `modes`/`exps` say how its values are stored.
-SeriesColumns = tuple[I64, I64, I64, U64, U8, U8]
+#: The series of a frame to integrate: (select, starts, counts, first_ts, first_vals,
+#: modes, exps). ``select`` holds the positions in the frame of the series wanted, the
+#: others one element per series of the frame: series ``s`` has ``counts[s]`` samples,
+#: the first given by ``first_ts[s]``/``first_vals[s]``, the others at positions
+#: ``starts[s] - s …`` of the "rest" byte planes; `modes`/`exps` say how its values are
+#: stored. Picking the selected series' elements is the compiled loop's job: done with
+#: numpy, it was six more array operations per frame read.
+SeriesColumns = tuple[I64, I64, I64, I64, U64, U8, U8]
 
 
 def _run(
@@ -287,42 +292,29 @@ def _run(
     kept: I64,
     dest: I64,
 ) -> None:
-    """`_integrate` with the per-series columns in the types the compiled loop takes."""
-    rest_start, counts, first_ts, first_vals, modes, exps = series
+    """`_integrate` with the columns in the types the compiled loop takes."""
+    select, starts, counts, first_ts, first_vals, modes, exps = series
     _integrate(
-        ts_planes,
-        val_planes,
-        np.ascontiguousarray(rest_start, dtype=np.int64),
-        np.ascontiguousarray(counts, dtype=np.int64),
-        np.ascontiguousarray(first_ts, dtype=np.int64).view(np.uint64),
-        np.ascontiguousarray(first_vals, dtype=np.uint64),
-        np.ascontiguousarray(modes, dtype=np.uint8),
-        np.ascontiguousarray(exps, dtype=np.uint8),
-        pow10,
-        mint,
-        maxt,
-        out_ts.view(np.uint64),
-        out_vs,
-        out_vs.view(np.uint64),
-        kept,
-        np.ascontiguousarray(dest, dtype=np.int64),
+        ts_planes, val_planes, select, starts, counts, first_ts.view(np.uint64), first_vals,
+        modes, exps, pow10, mint, maxt, out_ts.view(np.uint64), out_vs, out_vs.view(np.uint64),
+        kept, dest,
     )
 
 
 def integrate(
-    ts_planes: U8, val_planes: U8, series: SeriesColumns, pow10: F64, mint: int, maxt: int
+    ts_planes: U8, val_planes: U8, series: SeriesColumns, total: int, pow10: F64, mint: int,
+    maxt: int,
 ) -> tuple[I64, I64, F64]:
-    """Samples per series, timestamps and values of `series`, concatenated, keeping only
-    samples in [mint, maxt] (all are integrated).
+    """Samples per selected series, timestamps and values of `series` (`total` samples in
+    all), concatenated, keeping only samples in [mint, maxt] (all are integrated).
 
     `ts_planes` and `val_planes` are the (width, n) byte planes of the "rest" columns
-    (every sample but each series' first). Callers check all bounds beforehand.
+    (every sample but each series' first). The arrays are contiguous, of the declared
+    types; callers check all bounds beforehand.
     """
-    counts = series[1]
-    total = int(counts.sum())
     ts = np.empty(total, dtype=np.int64)
     vs = np.empty(total, dtype=np.float64)
-    kept = np.empty(len(counts), dtype=np.int64)
+    kept = np.empty(len(series[0]), dtype=np.int64)
     _run(ts_planes, val_planes, series, pow10, mint, maxt, ts, vs, kept, _NO_DEST)
     n = int(kept.sum())
     if n == total:
@@ -339,5 +331,5 @@ def integrate_into(
     """Like `integrate`, all samples, each series ``j`` written at ``out_ts[dest[j] :
     dest[j] + counts[j]]`` (and `out_vs`): straight into a larger column set. Callers
     check all bounds beforehand, destinations included."""
-    kept = np.empty(len(series[1]), dtype=np.int64)
+    kept = np.empty(len(series[0]), dtype=np.int64)
     _run(ts_planes, val_planes, series, pow10, _MIN_INT64, _MAX_INT64, out_ts, out_vs, kept, dest)
