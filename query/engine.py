@@ -31,6 +31,7 @@ from vigilops.query.parser import parse
 from vigilops.query.selection import QueryTimes, load_selections, plan_selections
 from vigilops.query.values import (
     BadQueryError,
+    EngineBusy,
     InstantVector,
     Int64Array,
     Matrix,
@@ -87,16 +88,21 @@ class Engine:
         self._slots = threading.BoundedSemaphore(self.options.max_concurrency)
 
     # -- public API --------------------------------------------------------------------------
-    def instant_query(self, query: str | Expr, t_ms: int, *, timeout_s: float | None = None) -> QueryResult:
+    def instant_query(
+        self, query: str | Expr, t_ms: int, *, timeout_s: float | None = None, wait: bool = True
+    ) -> QueryResult:
         """Evaluate `query` at `t_ms`. The value is an `InstantVector`, `ScalarResult`,
         `StringResult`, or a `Matrix` for a range-vector expression (raw samples).
 
-        `timeout_s` shortens the engine's timeout for this query (never lengthens it)."""
+        `timeout_s` shortens the engine's timeout for this query (never lengthens it).
+        With `wait` False, raise `EngineBusy` at once if ``max_concurrency`` queries are
+        running, instead of queueing."""
         expr = parse(query) if isinstance(query, str) else query
-        return self._run(expr, StepGrid(t_ms, t_ms, 0), timeout_s)
+        return self._run(expr, StepGrid(t_ms, t_ms, 0), timeout_s, wait)
 
     def range_query(
-        self, query: str | Expr, start_ms: int, end_ms: int, step_ms: int, *, timeout_s: float | None = None
+        self, query: str | Expr, start_ms: int, end_ms: int, step_ms: int, *,
+        timeout_s: float | None = None, wait: bool = True,
     ) -> QueryResult:
         """Evaluate `query` at ``start, start + step, … <= end``. The value is a `Matrix`
         (series sorted by labels; series without points left out)."""
@@ -118,14 +124,17 @@ class Engine:
                 f'invalid expression type "{expr.type.documented}" for range query, '
                 "must be Scalar or instant Vector"
             )
-        return self._run(expr, StepGrid(start_ms, end_ms, step_ms), timeout_s)
+        return self._run(expr, StepGrid(start_ms, end_ms, step_ms), timeout_s, wait)
 
     # -- execution ---------------------------------------------------------------------------
-    def _run(self, expr: Expr, grid: StepGrid, timeout_s: float | None) -> QueryResult:
+    def _run(self, expr: Expr, grid: StepGrid, timeout_s: float | None, wait: bool) -> QueryResult:
         opts = self.options
         timeout = opts.timeout_s if timeout_s is None else min(timeout_s, opts.timeout_s)
         deadline = time.monotonic() + timeout
-        if not self._slots.acquire(timeout=max(0.0, timeout)):
+        if not wait:
+            if not self._slots.acquire(blocking=False):
+                raise EngineBusy()
+        elif not self._slots.acquire(timeout=max(0.0, timeout)):
             raise QueryTimeoutError(f"query timed out in {QUEUE_ENV}")
         try:
             limits = QueryLimits(deadline, opts.max_samples)

@@ -36,6 +36,11 @@ Float64Array: TypeAlias = npt.NDArray[np.float64]
 BoolArray: TypeAlias = npt.NDArray[np.bool_]
 
 
+class EngineBusy(Exception):
+    """Every query slot of the engine is taken, and the caller asked not to wait for one
+    (``wait=False``: the API's queries on the event loop, which then go to the executor)."""
+
+
 class QueryError(Exception):
     """Base of errors raised while evaluating; `kind` maps to the API's ``errorType``."""
 

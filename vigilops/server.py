@@ -139,6 +139,7 @@ async def serve(args: argparse.Namespace) -> None:
     from vigilops.compat import federate
     from vigilops.query.api import keys as api_keys
     from vigilops.query.api import routes as api_routes
+    from vigilops.query.api.placement import QueryPlacement
     from vigilops.query.engine import Engine
     from vigilops.tsdb.compiled import stop_warm_up as stop_kernel_warm_up
     from vigilops.tsdb.compiled import warm_up_in_child as warm_up_kernels
@@ -208,6 +209,7 @@ async def serve(args: argparse.Namespace) -> None:
     app[api_keys.DB_KEY] = db
     app[api_keys.RUNTIME_KEY] = runtime
     app[api_keys.ENGINE_KEY] = Engine(db, engine_options)
+    app[api_keys.PLACEMENT_KEY] = QueryPlacement()
     http_api.add_routes(app)
     api_routes.add_routes(app)
     federate.add_routes(app)

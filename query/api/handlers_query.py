@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ from vigilops.query.functions import ValueType
 from vigilops.query.parser import ParseError, parse
 from vigilops.query.printer import prettify
 from vigilops.query.values import (
+    EngineBusy,
     InstantVector,
     Matrix,
     QueryError,
@@ -38,7 +39,7 @@ from vigilops.tsdb.model import Labels, go_quote
 
 from .handlers_meta import Result as HandlerResult
 from .handlers_meta import api_handler
-from .keys import ENGINE_KEY
+from .keys import ENGINE_KEY, PLACEMENT_KEY
 from .params import Form, duration_param, invalid_param, range_params, time_param
 from .promjson import (
     ApiError,
@@ -100,13 +101,26 @@ def _run_and_encode(run: Callable[[], QueryResult]) -> tuple[EncodedJSON, list[s
     return encode_data(result.value), result.warnings
 
 
-async def _evaluate(run: Callable[[], QueryResult]) -> tuple[EncodedJSON, list[str]]:
-    """Run an engine call and encode its answer (the ``data`` object, as JSON) in the
-    default executor: formatting a large matrix is CPU work that must not stall the event
-    loop. The engine's errors become API errors."""
-    loop = asyncio.get_running_loop()
+async def _evaluate(
+    request: web.Request, key: Hashable, run: Callable[..., QueryResult]
+) -> tuple[EncodedJSON, list[str]]:
+    """Run an engine call (`run`, taking the engine's ``wait``) and encode its answer (the
+    ``data`` object, as JSON). In the default executor, as formatting a large matrix is
+    CPU work that must not stall the event loop; on the loop itself when the last run of
+    the same query (`key`) was short enough (`placement`) and a query slot is free at once.
+    The engine's errors become API errors."""
+    placement = request.app.get(PLACEMENT_KEY)
     try:
-        return await loop.run_in_executor(None, _run_and_encode, run)
+        if placement is None:
+            return await asyncio.get_running_loop().run_in_executor(None, _run_and_encode, run)
+        if placement.on_loop(key):
+            try:
+                return placement.timed(key, partial(_run_and_encode, partial(run, wait=False)))
+            except EngineBusy:
+                pass
+        return await asyncio.get_running_loop().run_in_executor(
+            None, placement.timed, key, partial(_run_and_encode, run)
+        )
     except QueryError as err:
         raise ApiError(_error_type(err), str(err)) from None
     except ApiError:
@@ -140,7 +154,8 @@ async def query(request: web.Request, form: Form) -> HandlerResult:
     expr = _parse_query(form.get("query"), wrap=True)
     _expired(timeout)
     engine = _engine(request)
-    return await _evaluate(partial(engine.instant_query, expr, t, timeout_s=timeout))
+    key = (form.get("query"), 0)
+    return await _evaluate(request, key, partial(engine.instant_query, expr, t, timeout_s=timeout))
 
 
 @api_handler
@@ -177,7 +192,10 @@ async def query_range(request: web.Request, form: Form) -> HandlerResult:
         )
     _expired(timeout)
     engine = _engine(request)
-    return await _evaluate(partial(engine.range_query, expr, start, end, step_ms, timeout_s=timeout))
+    key = (form.get("query"), (end - start) // step_ms + 1)  # the text and the steps
+    return await _evaluate(
+        request, key, partial(engine.range_query, expr, start, end, step_ms, timeout_s=timeout)
+    )
 
 
 @api_handler

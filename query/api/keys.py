@@ -11,6 +11,8 @@ from aiohttp import web
 from vigilops.tsdb.api import Queryable
 from vigilops.tsdb.db import DB
 
+from .placement import QueryPlacement
+
 if TYPE_CHECKING:  # for the annotation only: importing the API does not load the engine
     from vigilops.query.engine import Engine
 
@@ -36,3 +38,6 @@ DB_KEY: web.AppKey[DB] = web.AppKey("tsdb", DB)
 RUNTIME_KEY: web.AppKey[RuntimeState] = web.AppKey("runtime_state", RuntimeState)
 #: The PromQL engine `/query` and `/query_range` evaluate with.
 ENGINE_KEY: web.AppKey[Engine] = web.AppKey("query_engine")
+#: Whether `/query` and `/query_range` run a query on the event loop or in the executor
+#: (without it, always in the executor).
+PLACEMENT_KEY: web.AppKey[QueryPlacement] = web.AppKey("query_placement", QueryPlacement)

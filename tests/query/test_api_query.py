@@ -29,6 +29,7 @@ from peerprocs import fetch, prometheus_and_vigilops
 from vigilops.query.api import keys, routes
 from vigilops.query.api.handlers_query import encode_result
 from vigilops.query.api.params import parse_matchers
+from vigilops.query.api.placement import QueryPlacement
 from vigilops.query.api.promjson import (
     ApiError,
     dumps,
@@ -242,6 +243,7 @@ async def base(db: DB) -> AsyncIterator[str]:
     app = web.Application()
     app[keys.QUERYABLE_KEY] = db
     app[keys.ENGINE_KEY] = Engine(db, EngineOptions())
+    app[keys.PLACEMENT_KEY] = QueryPlacement()  # as the server: repeated queries on the loop
     routes.add_routes(app)
     runner, url = await _serve(app)
     try:

@@ -36,12 +36,14 @@ class FrameColumns:
     def of(frames: FrameTable) -> FrameColumns:
         rows = frames.rows
 
+        # Copies (writable, whatever the table's memory), so the compiled loop always
+        # gets the argument types it was compiled for.
         def column(name: str) -> I64:
-            return np.ascontiguousarray(rows[name], dtype=np.int64)
+            return np.array(rows[name], dtype=np.int64)
 
         return FrameColumns(
             column("mint"), column("maxt"), column("series_start"), column("series_count"),
-            np.ascontiguousarray(frames.series, dtype=np.uint32),
+            np.array(frames.series, dtype=np.uint32),
         )
 
 

@@ -261,7 +261,8 @@ _integrate = compile_loop(
     lambda: (
         readonly(np.zeros((1, 1), np.uint8)), readonly(np.zeros((1, 1), np.uint8)),
         np.zeros(1, np.int64), np.zeros(1, np.int64), np.ones(1, np.int64), np.zeros(1, np.uint64),
-        np.zeros(1, np.uint64), np.zeros(1, np.uint8), np.zeros(1, np.uint8),
+        # A frame body's modes and exponents are views of the decompressed bytes.
+        np.zeros(1, np.uint64), readonly(np.zeros(1, np.uint8)), readonly(np.zeros(1, np.uint8)),
         np.ones(16), 0, 0, np.zeros(1, np.uint64), np.zeros(1), np.zeros(1, np.uint64),
         np.zeros(1, np.int64), np.zeros(0, np.int64),
     ),
