@@ -221,13 +221,15 @@ def selector_bounds(root: Expr, qt: QueryTimes, lookback_ms: int) -> dict[int, t
 @dataclass
 class SeriesSet:
     """The samples loaded for one matcher set, series in label order, laid out flat:
-    series ``i`` is ``ts[starts[i]:ends[i]]`` / ``vs[…]`` (staleness markers kept)."""
+    series ``i`` is ``ts[starts[i]:ends[i]]`` / ``vs[…]`` (staleness markers kept;
+    `stale_free` if the storage knows there is none)."""
 
     labels: list[Labels]
     ts: Int64Array
     vs: Float64Array
     starts: Int64Array
     ends: Int64Array
+    stale_free: bool = False
 
     @classmethod
     def build(cls, labels: list[Labels], ts: list[Int64Array], vs: list[Float64Array]) -> SeriesSet:
@@ -287,7 +289,7 @@ def _load_flat(querier: Querier, key: SelectorKey, need: _Need, step_ms: int) ->
         lengths = lengths[present]
     if lengths is not counts:
         ends = np.cumsum(lengths, dtype=np.int64)
-    return SeriesSet(labels, ts, vs, ends - lengths, ends)
+    return SeriesSet(labels, ts, vs, ends - lengths, ends, cols.stale_free)
 
 
 def _load_per_series(
@@ -345,7 +347,9 @@ def range_windows(
         int(eval_ts.max()) > bounds[1] or int(eval_ts.min()) - range_ms < bounds[0]
     ):
         keep = (ss.ts >= bounds[0]) & (ss.ts <= bounds[1])
-    return windows_from_flat(ss.labels, ss.ts, ss.vs, ss.ends - ss.starts, eval_ts, range_ms, keep)
+    return windows_from_flat(
+        ss.labels, ss.ts, ss.vs, ss.ends - ss.starts, eval_ts, range_ms, keep, ss.stale_free
+    )
 
 
 def vector_to_windows(vec: Vector, times: Int64Array, eval_ts: Int64Array, range_ms: int) -> Windows:

@@ -320,14 +320,16 @@ def windows_from_flat(
     eval_ts: Int64Array,
     range_ms: int,
     keep: BoolArray | None = None,
+    stale_free: bool = False,
 ) -> Windows:
     """`Windows` over series laid out back to back: series ``i`` is the next ``lengths[i]``
     samples of `ts`/`vs` (timestamps sorted within each). Staleness markers are dropped, as
-    Prometheus drops them from range selections, and so are samples where `keep` is False.
-    The windows' bounds are found when asked for (`Windows.lo`)."""
+    Prometheus drops them from range selections (unless `stale_free` says there is none),
+    and so are samples where `keep` is False. The windows' bounds are found when asked for
+    (`Windows.lo`)."""
     n = len(labels)
     eval_ts = np.asarray(eval_ts, dtype=np.int64)
-    if keep is None and not has_stale(vs):  # the usual case: nothing to drop, no mask made
+    if keep is None and (stale_free or not has_stale(vs)):  # usual: nothing to drop, no mask
         drop = None
     else:
         drop = stale_mask(vs)

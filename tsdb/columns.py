@@ -25,14 +25,17 @@ Part = tuple[I64, I64, I64, F64]
 
 @dataclass(frozen=True)
 class DeferredPart:
-    """Samples of several series not decoded yet: ``counts[k]`` samples of series
-    ``ids[k]``, which ``write(dest, out_ts, out_vs)`` decodes straight into columns, run
-    ``k`` at offset ``dest[k]`` (a block's frame wholly inside the range read: decoding
-    it in place saves copying every sample once more)."""
+    """Samples of several series written where the join places them: ``counts[k]``
+    samples of series ``ids[k]``, which ``write(dest, out_ts, out_vs)`` writes into the
+    columns, run ``k`` at offset ``dest[k]``. A block's frame wholly inside the range read
+    is decoded there (saving a copy of every sample); one decoded already, for its part of
+    the range, is copied (`runs_writer`)."""
 
     ids: I64
     counts: I64
     write: Callable[[I64, I64, F64], None]
+    #: Known to hold no staleness marker (a frame whose series are all decimal).
+    stale_free: bool = False
 
 
 #: Either kind of part `concat_time_ordered` joins.
@@ -49,7 +52,7 @@ def part_runs(part: AnyPart) -> tuple[I64, I64]:
 def with_ids(part: AnyPart, ids: I64) -> AnyPart:
     """`part` with its ids replaced (same length): renumbering into a merged id space."""
     if isinstance(part, DeferredPart):
-        return DeferredPart(ids, part.counts, part.write)
+        return DeferredPart(ids, part.counts, part.write, part.stale_free)
     return ids, part[1], part[2], part[3]
 
 
@@ -58,24 +61,29 @@ class SampleColumns:
 
     Made from per-sample ``refs``, or with `from_runs` from each series' sample count, in
     which case ``refs`` is only expanded if asked for (`series_bounds` does not need it).
+    ``stale_free``: known to hold no staleness marker (else unknown).
     """
 
-    __slots__ = ("_refs", "_runs", "timestamps", "values")
+    __slots__ = ("_refs", "_runs", "timestamps", "values", "stale_free")
 
     def __init__(self, refs: I64, timestamps: I64, values: F64) -> None:
         self._refs: I64 | None = refs
         self._runs: tuple[I64, I64] | None = None
         self.timestamps = timestamps
         self.values = values
+        self.stale_free = False
 
     @classmethod
-    def from_runs(cls, ids: I64, counts: I64, timestamps: I64, values: F64) -> SampleColumns:
+    def from_runs(
+        cls, ids: I64, counts: I64, timestamps: I64, values: F64, stale_free: bool = False
+    ) -> SampleColumns:
         """Series ``ids[k]`` (ascending) has the next ``counts[k]`` (>= 1) samples."""
         out = cls.__new__(cls)
         out._refs = None
         out._runs = (ids, counts)
         out.timestamps = timestamps
         out.values = values
+        out.stale_free = stale_free
         return out
 
     @property
@@ -256,14 +264,7 @@ def concat_time_ordered(parts: Sequence[AnyPart]) -> SampleColumns:
         if isinstance(part, DeferredPart):
             part.write(at, ts, vals)
         else:
-            _, counts, src_ts, src_vs = part
-            if int(counts.sum()) != len(src_ts) or len(src_vs) != len(src_ts):
-                raise ValueError("a part's counts do not match its samples")
-            _scatter_runs(
-                np.ascontiguousarray(src_ts, dtype=np.int64),
-                np.ascontiguousarray(src_vs, dtype=np.float64).view(np.uint64),
-                np.ascontiguousarray(counts, dtype=np.int64), at, ts, vals.view(np.uint64),
-            )
+            runs_writer(part[1], part[2], part[3])(at, ts, vals)
 
     deferred = sum(isinstance(p, DeferredPart) for p in parts)
     if deferred >= _PARALLEL_PARTS:
@@ -272,7 +273,8 @@ def concat_time_ordered(parts: Sequence[AnyPart]) -> SampleColumns:
         for k in range(len(parts)):
             place(k)
     n = int(sizes[0])
-    return SampleColumns.from_runs(ids[:n], totals[:n], ts, vals)
+    stale_free = all(isinstance(p, DeferredPart) and p.stale_free for p in parts)
+    return SampleColumns.from_runs(ids[:n], totals[:n], ts, vals, stale_free)
 
 
 def _plan_runs_loop(
@@ -305,6 +307,21 @@ _plan_runs = compile_loop(
     lambda: (np.array([5, 2, 5], np.int64), np.array([1, 0, 2], np.int64), np.empty(3, np.int64),
              np.empty(3, np.int64), np.empty(3, np.int64), np.zeros(2, np.int64)),
 )
+
+
+def runs_writer(counts: I64, src_ts: I64, src_vs: F64) -> Callable[[I64, I64, F64], None]:
+    """A `DeferredPart` writer of samples already decoded: ``counts[k]`` of them per run,
+    run ``k`` copied to ``dest[k]`` of the columns."""
+    if int(counts.sum()) != len(src_ts) or len(src_vs) != len(src_ts):
+        raise ValueError("a part's counts do not match its samples")
+    src_ts = np.ascontiguousarray(src_ts, dtype=np.int64)
+    src_bits = np.ascontiguousarray(src_vs, dtype=np.float64).view(np.uint64)
+    counts = np.ascontiguousarray(counts, dtype=np.int64)
+
+    def write(dest: I64, ts: I64, vals: F64) -> None:
+        _scatter_runs(src_ts, src_bits, counts, dest, ts, vals.view(np.uint64))
+
+    return write
 
 
 def _repeat_runs_loop(ids: I64, counts: I64, out: I64) -> None:

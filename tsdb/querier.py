@@ -149,7 +149,8 @@ class DBQuerier:
         merged_parts: list[AnyPart] = []
         for (parts, local, _), ranks in zip(sources, source_ranks, strict=True):
             for part in parts:
-                # Deferred parts are frames wholly inside the range; others may straddle it.
+                # A block's parts (deferred) hold only samples in the range; the head's
+                # may straddle it.
                 clipped = part if isinstance(part, DeferredPart) else clip_part(part, mint, maxt)
                 if clipped is not None:
                     at = np.searchsorted(local, part_runs(clipped)[0])
@@ -166,7 +167,8 @@ class DBQuerier:
             # Series whose samples all fell outside [mint, maxt]: drop them, renumber.
             distinct = [distinct[i] for i in present.tolist()]
             merged = SampleColumns.from_runs(
-                np.arange(len(present), dtype=np.int64), counts, merged.timestamps, merged.values
+                np.arange(len(present), dtype=np.int64), counts, merged.timestamps, merged.values,
+                merged.stale_free,
             )
         return distinct, merged
 

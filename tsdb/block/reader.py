@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ..chunks.frame import decode_frame, open_frame
-from ..columns import AnyPart, DeferredPart, SampleColumns, concat_time_ordered
+from ..columns import AnyPart, DeferredPart, SampleColumns, concat_time_ordered, runs_writer
 from ..errors import CorruptionError
 from ..filenames import BLOCK_CHUNKS, BLOCK_INDEX, BLOCK_META, BLOCK_TOMBSTONES, TMP_SUFFIX
 from ..model import Labels, Matcher
@@ -142,7 +142,7 @@ class BlockReader:
                 # Every sample is wanted: checked and read now, decoded where the caller
                 # places it (`concat_time_ordered`).
                 opened = open_frame(self._frame_bytes(i), where=f"{where} frame {i}", select=positions)
-                return DeferredPart(found, opened.counts, opened.write_into)
+                return DeferredPart(found, opened.counts, opened.write_into, opened.stale_free())
             d = decode_frame(
                 self._frame_bytes(i), where=f"{where} frame {i}", select=positions,
                 mint=mint, maxt=maxt,
@@ -150,7 +150,9 @@ class BlockReader:
             # Series with no sample in [mint, maxt] in this frame keep a count of 0: the
             # join skips them. Frames of one series never overlap in time and come in
             # time order.
-            return (found, d.counts, d.timestamps, d.values)
+            return DeferredPart(
+                found, d.counts, runs_writer(d.counts, d.timestamps, d.values), d.stale_free
+            )
 
         todo = range(len(sel.frames))
         if len(todo) >= _PARALLEL_OPEN:

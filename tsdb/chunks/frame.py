@@ -86,6 +86,8 @@ class DecodedFrame:
     counts: I64
     timestamps: I64
     values: F64
+    #: The series decoded are all stored in a decimal mode: no staleness marker among them.
+    stale_free: bool = False
 
     def offsets(self) -> I64:
         """Start offset of every series in the columns, plus the total at the end."""
@@ -527,6 +529,11 @@ class OpenedFrame:
             raise IndexError("frame samples written outside the columns")
         integrate_into(b.ts_planes, b.val_planes, self.series(), _POW10, dest, out_ts, out_vs)
 
+    def stale_free(self) -> bool:
+        """Whether the selected series are all stored in a decimal mode, which cannot hold
+        a NaN: then they hold no staleness marker."""
+        return int(self.body.modes[self.select].max(initial=MODE_DECIMAL_DELTA)) < MODE_XOR
+
     def series(self) -> SeriesColumns:
         """The selected series and the frame's columns, for `frame_integrate`."""
         b = self.body
@@ -574,7 +581,7 @@ def decode_frame(
         kept, ts, vs = integrate(
             b.ts_planes, b.val_planes, opened.series(), int(opened.counts.sum()), _POW10, mint, maxt
         )
-        return DecodedFrame(kept, ts, vs)
+        return DecodedFrame(kept, ts, vs, opened.stale_free())
     except (ValueError, IndexError, struct.error) as exc:
         raise CorruptionError(where, f"undecodable frame: {exc}") from None
 
