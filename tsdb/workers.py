@@ -5,6 +5,10 @@ so that one large read or answer uses every core.
 the results in order; with one core, or fewer than two items, all in the calling thread. A
 function run here must not itself call `ordered_map` (the pool is small: nested waits could
 take every thread).
+
+On Linux the pool's threads each keep to a CPU other than the first, and a caller working
+alone keeps to the first while it works (`PIN_THREADS`; ``VIGILOPS_PIN_WORKERS=0`` turns
+it off): otherwise a scheduler that packs threads onto few CPUs may run them in turns.
 """
 
 from __future__ import annotations
@@ -29,6 +33,12 @@ _lock = threading.Lock()
 
 _WORKERS = max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
+#: The CPUs this process may run on, when the platform lets threads choose (Linux).
+_CPUS: list[int] = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+#: Whether `ordered_map` puts the caller and each pool thread on CPUs of their own (below).
+PIN_THREADS = len(_CPUS) >= 2 and os.environ.get("VIGILOPS_PIN_WORKERS", "1") != "0"
+_helpers_started = itertools.count()
+
 
 def workers() -> int:
     """How many threads `ordered_map` spreads work over."""
@@ -49,11 +59,44 @@ def piece_count(size: int, least: int) -> int:
     return max(1, min(workers() * PIECES_PER_THREAD, size // least))
 
 
+def _pin_helper() -> None:
+    """A pool thread's start: its own CPU, never the first (the callers' while they wait)."""
+    k = next(_helpers_started)
+    os.sched_setaffinity(0, {_CPUS[1 + k % (len(_CPUS) - 1)]})
+
+
+_working_callers = 0  # callers of `ordered_map` working now, under `_lock`
+
+
+def _pin_caller() -> set[int]:
+    """Put the calling thread on the first CPU if no other caller is working; return the
+    CPUs to give it back (empty if it was left where it was)."""
+    global _working_callers
+    with _lock:
+        _working_callers += 1
+        if _working_callers > 1:
+            return set()
+    restore = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {_CPUS[0]})
+    return restore
+
+
+def _unpin_caller(restore: set[int]) -> None:
+    global _working_callers
+    if restore:
+        os.sched_setaffinity(0, restore)
+    with _lock:
+        _working_callers -= 1
+
+
 def _shared_pool() -> ThreadPoolExecutor:
     global _pool
     with _lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(workers(), thread_name_prefix="vigilops-worker")
+            _pool = ThreadPoolExecutor(
+                workers(), thread_name_prefix="vigilops-worker",
+                initializer=_pin_helper if PIN_THREADS else None,
+            )
         return _pool
 
 
@@ -82,7 +125,17 @@ def ordered_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
                 return
 
     helpers = [_shared_pool().submit(work) for _ in range(min(workers(), n) - 1)]
-    work()
+    # The caller works on the first CPU meanwhile, the pool threads each on another. Left
+    # to itself, a scheduler that packs threads onto few CPUs (as on VMs whose idle vCPUs
+    # halt) runs a caller and a helper woken after an idle moment on one CPU, in turns:
+    # the histogram query took 18.9 ms instead of 14.3. Only a call running alone pins
+    # its caller: the callers of concurrent calls stay free to spread.
+    restore = _pin_caller() if PIN_THREADS else None
+    try:
+        work()
+    finally:
+        if restore is not None:
+            _unpin_caller(restore)
     # A helper still queued behind other work would find nothing left: it is called off
     # (a cancelled future counts as done only once a thread has dequeued it).
     wait([helper for helper in helpers if not helper.cancel()])

@@ -3,6 +3,7 @@ and the first failure (in item order) raised only once every call begun has ende
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -93,3 +94,63 @@ def test_piece_count_gives_several_pieces_a_thread_and_none_smaller_than_asked(
     assert workers.piece_count(999, 1000) == 1  # too small to split
     monkeypatch.setattr(workers, "_WORKERS", 1)
     assert workers.piece_count(10**9, 1000) == 1  # no threads to share it with
+
+
+needs_two_cpus = pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="threads are placed on CPUs only with two CPUs or more, on Linux",
+)
+
+
+def _affinities_while_working() -> tuple[dict[str, set[int]], int]:
+    """Each thread's CPUs while it runs an item of a call whose two items meet (so the
+    caller and a pool thread both work), by role; and the caller's thread id."""
+    meet = threading.Barrier(2, timeout=10)
+    caller = threading.get_ident()
+    seen: dict[str, set[int]] = {}
+
+    def record(k: int) -> int:
+        seen["caller" if threading.get_ident() == caller else "helper"] = os.sched_getaffinity(0)
+        meet.wait()
+        return k
+
+    assert workers.ordered_map(record, [0, 1]) == [0, 1]
+    return seen, caller
+
+
+@pytest.fixture
+def pinning(two_workers: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workers, "PIN_THREADS", True)  # whatever VIGILOPS_PIN_WORKERS says
+
+
+@needs_two_cpus
+def test_a_caller_working_alone_keeps_to_the_first_cpu_and_the_pool_to_others(pinning: None) -> None:
+    before = os.sched_getaffinity(0)
+    seen, _ = _affinities_while_working()
+    cpus = sorted(before)
+    assert seen["caller"] == {cpus[0]}
+    assert len(seen["helper"]) == 1 and cpus[0] not in seen["helper"]
+    assert os.sched_getaffinity(0) == before  # given back
+
+
+@needs_two_cpus
+def test_concurrent_callers_after_the_first_are_left_where_they_are(pinning: None) -> None:
+    first_working = threading.Barrier(3, timeout=10)  # its caller, its helper, this test
+    release = threading.Event()
+
+    def hold(k: int) -> int:
+        first_working.wait()
+        release.wait(10)
+        return k
+
+    before = os.sched_getaffinity(0)
+    first = threading.Thread(target=workers.ordered_map, args=(hold, [0, 1]))
+    first.start()
+    first_working.wait()  # the first call's caller (pinned) and a pool thread are working
+    try:
+        seen, _ = _affinities_while_working()  # the pool's second thread helps
+    finally:
+        release.set()
+        first.join(10)
+    assert seen["caller"] == before
+    assert len(seen["helper"]) == 1 and sorted(before)[0] not in seen["helper"]
