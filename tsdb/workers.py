@@ -6,13 +6,14 @@ the results in order; with one core, or fewer than two items, all in the calling
 function run here must not itself call `ordered_map` (the pool is small: nested waits could
 take every thread).
 
-On Linux the pool's threads each keep to a CPU other than the first, and a caller working
-alone keeps to the first while it works (`PIN_THREADS`; ``VIGILOPS_PIN_WORKERS=0`` turns
-it off): otherwise a scheduler that packs threads onto few CPUs may run them in turns.
+On Linux a caller working alone stays on its CPU while it works and the pool threads
+helping it keep off that CPU (`PIN_THREADS`): otherwise a scheduler that packs threads
+onto few CPUs may run them in turns.
 """
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import os
 import threading
@@ -34,10 +35,29 @@ _lock = threading.Lock()
 _WORKERS = max(1, min(os.cpu_count() or 1, MAX_WORKERS))
 
 #: The CPUs this process may run on, when the platform lets threads choose (Linux).
-_CPUS: list[int] = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-#: Whether `ordered_map` puts the caller and each pool thread on CPUs of their own (below).
-PIN_THREADS = len(_CPUS) >= 2 and os.environ.get("VIGILOPS_PIN_WORKERS", "1") != "0"
-_helpers_started = itertools.count()
+_CPUS: frozenset[int] = (
+    frozenset(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else frozenset()
+)
+
+
+def _libc_sched_getcpu() -> Callable[[], int] | None:
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).sched_getcpu
+    except (OSError, AttributeError):
+        return None
+    fn.restype = ctypes.c_int
+    fn.argtypes = []
+    return fn
+
+
+#: The CPU the calling thread is on (glibc's, a vDSO read).
+_sched_getcpu = _libc_sched_getcpu() if _CPUS else None
+#: Whether `ordered_map` keeps a caller and its helpers on different CPUs (below);
+#: ``VIGILOPS_PIN_WORKERS=0`` turns it off.
+PIN_THREADS = (
+    len(_CPUS) >= 2 and _sched_getcpu is not None
+    and os.environ.get("VIGILOPS_PIN_WORKERS", "1") != "0"
+)
 
 
 def workers() -> int:
@@ -59,44 +79,51 @@ def piece_count(size: int, least: int) -> int:
     return max(1, min(workers() * PIECES_PER_THREAD, size // least))
 
 
-def _pin_helper() -> None:
-    """A pool thread's start: its own CPU, never the first (the callers' while they wait)."""
-    k = next(_helpers_started)
-    os.sched_setaffinity(0, {_CPUS[1 + k % (len(_CPUS) - 1)]})
-
-
+#: Calls of fewer items leave their threads where the scheduler put them. (`piece_count`
+#: cuts work into this many pieces only when there is enough of it.)
+PIN_LEAST_ITEMS = 8
 _working_callers = 0  # callers of `ordered_map` working now, under `_lock`
+_held = threading.local()  # a pool thread's CPUs, as it last set them
 
 
-def _pin_caller() -> set[int]:
-    """Put the calling thread on the first CPU if no other caller is working; return the
-    CPUs to give it back (empty if it was left where it was)."""
+def _hold_caller() -> tuple[set[int], int] | None:
+    """Keep the calling thread on the CPU it is on, if no other caller is working; return
+    the CPUs to give it back and that CPU (None if it was left free)."""
     global _working_callers
     with _lock:
         _working_callers += 1
         if _working_callers > 1:
-            return set()
+            return None
+    assert _sched_getcpu is not None
+    cpu = _sched_getcpu()
+    if cpu not in _CPUS:
+        return None
     restore = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {_CPUS[0]})
-    return restore
+    os.sched_setaffinity(0, {cpu})
+    return restore, cpu
 
 
-def _unpin_caller(restore: set[int]) -> None:
+def _release_caller(held: tuple[set[int], int] | None) -> None:
     global _working_callers
-    if restore:
-        os.sched_setaffinity(0, restore)
+    if held is not None:
+        os.sched_setaffinity(0, held[0])
     with _lock:
         _working_callers -= 1
+
+
+def _keep_off(cpu: int | None) -> None:
+    """Keep the calling pool thread off `cpu` (on any CPU if None)."""
+    wanted = _CPUS - {cpu} if cpu is not None else _CPUS
+    if getattr(_held, "cpus", _CPUS) != wanted:
+        os.sched_setaffinity(0, wanted)
+        _held.cpus = wanted
 
 
 def _shared_pool() -> ThreadPoolExecutor:
     global _pool
     with _lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(
-                workers(), thread_name_prefix="vigilops-worker",
-                initializer=_pin_helper if PIN_THREADS else None,
-            )
+            _pool = ThreadPoolExecutor(workers(), thread_name_prefix="vigilops-worker")
         return _pool
 
 
@@ -113,8 +140,19 @@ def ordered_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
     results: list[R | None] = [None] * n
     failures: dict[int, BaseException] = {}
     taken = itertools.count()  # next() on it is atomic under the GIL
+    # While it works, a caller working alone stays on the CPU it is on, and the pool
+    # threads helping it keep off that CPU. Left to itself, a scheduler that packs threads
+    # onto few CPUs (as on VMs whose idle vCPUs halt) ran a caller and a helper woken after
+    # an idle moment on one CPU, in turns: the histogram query took as long as with one
+    # thread. The callers of concurrent calls stay free to spread, and so do calls of a
+    # few items (small work: the system calls and a helper's move cost more than they save).
+    pin = PIN_THREADS and n >= PIN_LEAST_ITEMS
+    held = _hold_caller() if pin else None
+    avoid = held[1] if held is not None else None
 
-    def work() -> None:
+    def work(helper: bool) -> None:
+        if helper and pin:
+            _keep_off(avoid)
         for k in taken:
             if k >= n or failures:
                 return
@@ -124,18 +162,12 @@ def ordered_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
                 failures[k] = exc
                 return
 
-    helpers = [_shared_pool().submit(work) for _ in range(min(workers(), n) - 1)]
-    # The caller works on the first CPU meanwhile, the pool threads each on another. Left
-    # to itself, a scheduler that packs threads onto few CPUs (as on VMs whose idle vCPUs
-    # halt) runs a caller and a helper woken after an idle moment on one CPU, in turns:
-    # the histogram query took 18.9 ms instead of 14.3. Only a call running alone pins
-    # its caller: the callers of concurrent calls stay free to spread.
-    restore = _pin_caller() if PIN_THREADS else None
     try:
-        work()
+        helpers = [_shared_pool().submit(work, True) for _ in range(min(workers(), n) - 1)]
+        work(False)
     finally:
-        if restore is not None:
-            _unpin_caller(restore)
+        if pin:
+            _release_caller(held)
     # A helper still queued behind other work would find nothing left: it is called off
     # (a cancelled future counts as done only once a thread has dequeued it).
     wait([helper for helper in helpers if not helper.cancel()])

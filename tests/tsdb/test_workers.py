@@ -103,18 +103,20 @@ needs_two_cpus = pytest.mark.skipif(
 
 
 def _affinities_while_working() -> tuple[dict[str, set[int]], int]:
-    """Each thread's CPUs while it runs an item of a call whose two items meet (so the
-    caller and a pool thread both work), by role; and the caller's thread id."""
+    """Each thread's CPUs while it runs an item of a call whose first two items meet (so
+    the caller and a pool thread both work), by role; and the caller's thread id."""
     meet = threading.Barrier(2, timeout=10)
     caller = threading.get_ident()
     seen: dict[str, set[int]] = {}
 
     def record(k: int) -> int:
-        seen["caller" if threading.get_ident() == caller else "helper"] = os.sched_getaffinity(0)
-        meet.wait()
+        seen.setdefault("caller" if threading.get_ident() == caller else "helper", os.sched_getaffinity(0))
+        if k < 2:
+            meet.wait()
         return k
 
-    assert workers.ordered_map(record, [0, 1]) == [0, 1]
+    items = list(range(workers.PIN_LEAST_ITEMS))
+    assert workers.ordered_map(record, items) == items
     return seen, caller
 
 
@@ -124,12 +126,11 @@ def pinning(two_workers: None, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @needs_two_cpus
-def test_a_caller_working_alone_keeps_to_the_first_cpu_and_the_pool_to_others(pinning: None) -> None:
+def test_a_caller_working_alone_stays_on_its_cpu_and_its_helpers_keep_off_it(pinning: None) -> None:
     before = os.sched_getaffinity(0)
     seen, _ = _affinities_while_working()
-    cpus = sorted(before)
-    assert seen["caller"] == {cpus[0]}
-    assert len(seen["helper"]) == 1 and cpus[0] not in seen["helper"]
+    assert len(seen["caller"]) == 1
+    assert seen["helper"] == before - seen["caller"]
     assert os.sched_getaffinity(0) == before  # given back
 
 
@@ -139,18 +140,27 @@ def test_concurrent_callers_after_the_first_are_left_where_they_are(pinning: Non
     release = threading.Event()
 
     def hold(k: int) -> int:
-        first_working.wait()
-        release.wait(10)
+        if k < 2:
+            first_working.wait()
+            release.wait(10)
         return k
 
     before = os.sched_getaffinity(0)
-    first = threading.Thread(target=workers.ordered_map, args=(hold, [0, 1]))
+    items = list(range(workers.PIN_LEAST_ITEMS))
+    first = threading.Thread(target=workers.ordered_map, args=(hold, items))
     first.start()
-    first_working.wait()  # the first call's caller (pinned) and a pool thread are working
+    first_working.wait()  # the first call's caller (held) and a pool thread are working
     try:
         seen, _ = _affinities_while_working()  # the pool's second thread helps
     finally:
         release.set()
         first.join(10)
-    assert seen["caller"] == before
-    assert len(seen["helper"]) == 1 and sorted(before)[0] not in seen["helper"]
+    assert seen["caller"] == before and seen["helper"] == before
+
+
+@needs_two_cpus
+def test_a_call_of_a_few_items_leaves_its_threads_where_they_are(pinning: None) -> None:
+    before = os.sched_getaffinity(0)
+    seen: list[set[int]] = []
+    workers.ordered_map(lambda k: seen.append(os.sched_getaffinity(0)), range(workers.PIN_LEAST_ITEMS - 1))
+    assert seen and all(cpus == before for cpus in seen)
