@@ -98,24 +98,35 @@ def _hold_caller() -> tuple[set[int], int] | None:
     cpu = _sched_getcpu()
     if cpu not in _CPUS:
         return None
-    restore = os.sched_getaffinity(0)
-    os.sched_setaffinity(0, {cpu})
+    try:
+        restore = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {cpu})
+    except OSError:  # the CPUs allowed changed under us (a cgroup): work unplaced
+        return None
     return restore, cpu
 
 
 def _release_caller(held: tuple[set[int], int] | None) -> None:
     global _working_callers
-    if held is not None:
-        os.sched_setaffinity(0, held[0])
-    with _lock:
-        _working_callers -= 1
+    try:
+        if held is not None:
+            try:
+                os.sched_setaffinity(0, held[0])
+            except OSError:  # the CPUs allowed changed under us: the process's, then
+                os.sched_setaffinity(0, os.sched_getaffinity(os.getpid()))
+    finally:
+        with _lock:
+            _working_callers -= 1
 
 
 def _keep_off(cpu: int | None) -> None:
     """Keep the calling pool thread off `cpu` (on any CPU if None)."""
     wanted = _CPUS - {cpu} if cpu is not None else _CPUS
     if getattr(_held, "cpus", _CPUS) != wanted:
-        os.sched_setaffinity(0, wanted)
+        try:
+            os.sched_setaffinity(0, wanted)
+        except OSError:  # the CPUs allowed changed under us: left where it is
+            return
         _held.cpus = wanted
 
 
