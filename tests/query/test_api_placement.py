@@ -6,7 +6,6 @@ aiohttp server on loopback over a real database and engine."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 import pytest
 from aiohttp import web
 
+from aioserve import served
 from vigilops.query.api import keys, routes
 from vigilops.query.api.placement import QueryPlacement
 from vigilops.query.engine import Engine, EngineOptions
@@ -96,28 +96,16 @@ def db(tmp_path: Path) -> Iterator[DB]:
     d.close()
 
 
-async def _serve(engine: Engine, placement: QueryPlacement) -> tuple[web.AppRunner, str]:
+@pytest.fixture
+async def served_api(db: DB) -> AsyncIterator[tuple[_Recording, QueryPlacement, str]]:
+    engine = _Recording(db, EngineOptions(max_concurrency=1))
+    placement = QueryPlacement(budget_s=10.0)  # every query is "short" once seen
     app = web.Application()
     app[keys.ENGINE_KEY] = engine
     app[keys.PLACEMENT_KEY] = placement
     routes.add_routes(app)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    await web.SockSite(runner, sock).start()
-    return runner, f"http://127.0.0.1:{sock.getsockname()[1]}/api/v1"
-
-
-@pytest.fixture
-async def served(db: DB) -> AsyncIterator[tuple[_Recording, QueryPlacement, str]]:
-    engine = _Recording(db, EngineOptions(max_concurrency=1))
-    placement = QueryPlacement(budget_s=10.0)  # every query is "short" once seen
-    runner, url = await _serve(engine, placement)
-    try:
-        yield engine, placement, url
-    finally:
-        await runner.cleanup()
+    async with served(app) as port:
+        yield engine, placement, f"http://127.0.0.1:{port}/api/v1"
 
 
 async def _get(url: str, params: dict[str, str]) -> bytes:
@@ -132,26 +120,26 @@ RANGE = {"query": "sum(rate(c[2m]))", "start": str(T0 / 1000), "end": str((T0 + 
 
 @pytest.mark.parametrize(("path", "params"), [("query", INSTANT), ("query_range", RANGE)])
 async def test_a_repeated_query_runs_on_the_loop_with_the_same_answer(
-    served: tuple[_Recording, QueryPlacement, str], path: str, params: dict[str, str]
+    served_api: tuple[_Recording, QueryPlacement, str], path: str, params: dict[str, str]
 ) -> None:
-    engine, _, url = served
+    engine, _, url = served_api
     answers = [await _get(f"{url}/{path}", params) for _ in range(3)]
     assert engine.calls == [(False, True), (True, False), (True, False)]
     assert answers[0] == answers[1] == answers[2] and b'"status":"success"' in answers[0]
 
 
 async def test_another_query_or_another_shape_is_a_new_query(
-    served: tuple[_Recording, QueryPlacement, str],
+    served_api: tuple[_Recording, QueryPlacement, str],
 ) -> None:
-    engine, _, url = served
+    engine, _, url = served_api
     await _get(f"{url}/query_range", RANGE)
     await _get(f"{url}/query_range", {**RANGE, "step": "60"})  # other step count
     await _get(f"{url}/query", {"query": RANGE["query"], "time": RANGE["end"]})  # instant
     assert engine.calls == [(False, True)] * 3
 
 
-async def test_a_slow_query_stays_in_the_executor(served: tuple[_Recording, QueryPlacement, str]) -> None:
-    engine, placement, url = served
+async def test_a_slow_query_stays_in_the_executor(served_api: tuple[_Recording, QueryPlacement, str]) -> None:
+    engine, placement, url = served_api
     placement.budget_s = 0.0
     for _ in range(3):
         await _get(f"{url}/query", INSTANT)
@@ -159,9 +147,9 @@ async def test_a_slow_query_stays_in_the_executor(served: tuple[_Recording, Quer
 
 
 async def test_with_no_free_slot_the_query_waits_in_the_executor_not_on_the_loop(
-    served: tuple[_Recording, QueryPlacement, str],
+    served_api: tuple[_Recording, QueryPlacement, str],
 ) -> None:
-    engine, _, url = served
+    engine, _, url = served_api
     first = await _get(f"{url}/query", INSTANT)
     assert engine._slots.acquire(blocking=False)  # the engine's only slot, taken
     loop = asyncio.get_running_loop()

@@ -61,18 +61,8 @@ class FrameSelection:
 
 
 @compile_helper
-def _lower_bound_i64(a: I64, lo: int, hi: int, x: int) -> int:
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if a[mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-@compile_helper
-def _lower_bound_u32(a: U32, lo: int, hi: int, x: int) -> int:
+def _lower_bound(a: I64 | U32, lo: int, hi: int, x: int) -> int:
+    """The first position in ``a[lo:hi]`` (sorted) holding x or more (hi if none)."""
     while lo < hi:
         mid = (lo + hi) >> 1
         if a[mid] < x:
@@ -100,7 +90,7 @@ def _select_frames_loop(
         if ids[n_ids - 1] < f_series[s0] or ids[0] > f_series[end - 1]:
             continue
         # Walk both sorted lists, leaping over runs of either by bisection.
-        j = _lower_bound_i64(ids, 0, n_ids, f_series[s0])
+        j = _lower_bound(ids, 0, n_ids, f_series[s0])
         p = s0
         start_k = k
         while j < n_ids and p < end:
@@ -113,9 +103,9 @@ def _select_frames_loop(
                 j += 1
                 p += 1
             elif a < b:
-                j = _lower_bound_i64(ids, j + 1, n_ids, b)
+                j = _lower_bound(ids, j + 1, n_ids, b)
             else:
-                p = _lower_bound_u32(f_series, p + 1, end, a)
+                p = _lower_bound(f_series, p + 1, end, a)
         if k > start_k:
             frames[nf] = i
             whole[nf] = 1 if f_mint[i] >= mint and f_maxt[i] <= maxt else 0
