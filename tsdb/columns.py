@@ -414,12 +414,6 @@ def find_positions(frame_ids: I64, wanted: I64) -> tuple[I64, I64]:
     return pos[hit].astype(np.int64), wanted[hit]
 
 
-def any_in_range(sorted_ids: I64, lo: int, hi: int) -> bool:
-    """True if some element of `sorted_ids` lies in [lo, hi]."""
-    i = int(np.searchsorted(sorted_ids, lo))
-    return i < len(sorted_ids) and int(sorted_ids[i]) <= hi
-
-
 def clip_part(part: Part, mint: int, maxt: int) -> Part | None:
     """`part` without its samples outside [mint, maxt] (None if none is left). Only parts
     that straddle a boundary are copied: a query's first and last frames, not the rest."""

@@ -135,8 +135,7 @@ class DBQuerier:
             return [], SampleColumns.empty()
         # The rank in label order of each source's ids (they ascend). A block's ids ascend
         # in label order: with one block, the rank is the position.
-        single = len(sources) == 1 and from_blocks == 1
-        if single:
+        if len(sources) == 1 and from_blocks == 1:
             distinct = sources[0][2]
             source_ranks: list[I64 | None] = [None]
         else:

@@ -110,17 +110,16 @@ async def _evaluate(
     the same query (`key`) was short enough (`placement`) and a query slot is free at once.
     The engine's errors become API errors."""
     placement = request.app.get(PLACEMENT_KEY)
+    job: Callable[[], tuple[EncodedJSON, list[str]]] = partial(_run_and_encode, run)
     try:
-        if placement is None:
-            return await asyncio.get_running_loop().run_in_executor(None, _run_and_encode, run)
-        if placement.on_loop(key):
-            try:
-                return placement.timed(key, partial(_run_and_encode, partial(run, wait=False)))
-            except EngineBusy:
-                pass
-        return await asyncio.get_running_loop().run_in_executor(
-            None, placement.timed, key, partial(_run_and_encode, run)
-        )
+        if placement is not None:
+            if placement.on_loop(key):
+                try:
+                    return placement.timed(key, partial(_run_and_encode, partial(run, wait=False)))
+                except EngineBusy:
+                    pass
+            job = partial(placement.timed, key, job)
+        return await asyncio.get_running_loop().run_in_executor(None, job)
     except QueryError as err:
         raise ApiError(_error_type(err), str(err)) from None
     except ApiError:
